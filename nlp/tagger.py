@@ -1,0 +1,210 @@
+"""The tagger: a trained model behind a small API for texts, lists and tables."""
+from __future__ import annotations
+
+import math
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_all_start_methods, get_context
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .labels import ATTEMPTED, CAUSES, NOT_ATTEMPTED, OTHER
+from .model import ComplaintClassifier
+from .persist import DEFAULT_MODEL, ModelError, load_model
+
+OK, EMPTY, NOT_RUSSIAN, TRUNCATED = "ok", "empty_text", "not_russian", "truncated"
+#: Longer texts are cut: a 20,000-character complaint is already a long letter,
+#: and a runaway cell (a whole log pasted into one field) must not stall a batch.
+MAX_CHARS = 20_000
+_CYRILLIC = re.compile("[а-яА-ЯёЁ]")
+_WORKER: "ComplaintTagger | None" = None
+
+
+@dataclass(frozen=True)
+class TagResult:
+    """Labels of one text. ``root_causes == []`` means ``other``."""
+
+    root_causes: list[str]
+    recovery: str
+    probabilities: dict[str, float] = field(repr=False)
+    status: str = OK
+
+    @property
+    def cause_label(self) -> str:
+        """Causes joined by «;», or ``other``."""
+        return ";".join(self.root_causes) or OTHER
+
+
+def text_status(text: object, max_chars: int = MAX_CHARS) -> tuple[str, str]:
+    """(status, text to classify) for one raw cell: empty, not Russian, truncated or ok.
+
+    >>> text_status("   ")
+    ('empty_text', '')
+    >>> text_status("My router is broken")[0]
+    'not_russian'
+    """
+    if text is None or (isinstance(text, float) and math.isnan(text)) or text is pd.NA:
+        return EMPTY, ""
+    s = text if isinstance(text, str) else str(text)
+    if not s.strip():
+        return EMPTY, ""
+    if not _CYRILLIC.search(s):
+        return NOT_RUSSIAN, ""
+    if len(s) > max_chars:
+        return TRUNCATED, s[:max_chars]
+    return OK, s
+
+
+class ComplaintTagger:
+    """Tags Russian complaints with root causes and recovery.
+
+    >>> tagger = ComplaintTagger.load()
+    >>> r = tagger.tag("Час висела на линии, робот не соединяет с оператором")
+    >>> r.root_causes
+    ['phone_menu_delay']
+    >>> tagger.tag("").status
+    'empty_text'
+    """
+
+    def __init__(self, model: ComplaintClassifier, card: dict | None = None, max_chars: int = MAX_CHARS):
+        self.model = model
+        self.card = card or {}
+        self.max_chars = max_chars
+        self.thresholds = np.asarray(model.thresholds_, dtype=float)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "ComplaintTagger":
+        """Load a model file with its card; no path means the shipped default.
+
+        Raises :class:`nlp.persist.ModelError` with what to do next when the
+        file is missing or does not match its card.
+        """
+        path = Path(path or os.environ.get("COMPLAINTS_MODEL") or DEFAULT_MODEL)
+        model, card = load_model(path)
+        if not isinstance(model, ComplaintClassifier):
+            raise ModelError(f"{path} holds a {type(model).__name__}, not a ComplaintClassifier")
+        return cls(model, card)
+
+    # -- the fast path: arrays in, arrays out ------------------------------------------------
+    def score(self, texts: Sequence[object]) -> tuple[np.ndarray, list[str]]:
+        """Probabilities (n × 5: causes then recovery) and a status per text.
+
+        Rows that are empty or not Russian get zero probabilities.
+        """
+        checked = [text_status(t, self.max_chars) for t in texts]
+        statuses = [s for s, _ in checked]
+        P = np.zeros((len(checked), len(CAUSES) + 1))
+        idx = [i for i, (s, _) in enumerate(checked) if s in (OK, TRUNCATED)]
+        if idx:
+            P[idx] = self.model.predict_proba([checked[i][1] for i in idx])
+        return P, statuses
+
+    def score_parallel(self, texts: Sequence[object], n_jobs: int = 1, batch_size: int = 2_000,
+                       progress: Callable[[int], object] | None = None) -> tuple[np.ndarray, list[str]]:
+        """:meth:`score` over batches, on ``n_jobs`` processes (-1: all cores)."""
+        if n_jobs in (-1, 0):
+            n_jobs = os.cpu_count() or 1
+        batches = [texts[i:i + batch_size] for i in range(0, len(texts), batch_size)]
+        if n_jobs <= 1 or len(batches) <= 1:
+            parts = []
+            for b in batches:
+                parts.append(self.score(b))
+                if progress:
+                    progress(len(b))
+        else:
+            parts = []
+            with worker_pool(self, n_jobs) as pool:
+                for b, part in zip(batches, pool.map(_score_in_worker, batches)):
+                    parts.append(part)
+                    if progress:
+                        progress(len(b))
+        if not parts:
+            return np.zeros((0, len(CAUSES) + 1)), []
+        return np.vstack([p for p, _ in parts]), [s for _, ss in parts for s in ss]
+
+    def decide(self, P: np.ndarray) -> tuple[list[list[str]], list[str]]:
+        """Cause lists and recovery values from probabilities, at the model's thresholds."""
+        hits = P >= self.thresholds
+        causes = [[c for c, h in zip(CAUSES, row) if h] for row in hits[:, :4]]
+        recovery = [ATTEMPTED if h else NOT_ATTEMPTED for h in hits[:, 4]]
+        return causes, recovery
+
+    def columns(self, P: np.ndarray, statuses: list[str]) -> pd.DataFrame:
+        """The output columns of a tagged table, from :meth:`score`'s results."""
+        causes, recovery = self.decide(P)
+        out = {"root_causes": causes}
+        out.update({f"p_{c}": np.round(P[:, j], 4) for j, c in enumerate(CAUSES)})
+        out.update({"recovery": recovery, "p_recovery": np.round(P[:, 4], 4), "tag_status": statuses})
+        return pd.DataFrame(out)
+
+    # -- the convenient API ------------------------------------------------------------------
+    def tag(self, text: str) -> TagResult:
+        """Labels of one text; never raises on empty, odd or huge input.
+
+        >>> ComplaintTagger.load().tag("Приложение вылетает при входе").root_causes
+        ['faulty_device']
+        """
+        return self.tag_many([text])[0]
+
+    def tag_many(self, texts: Iterable[str], batch_size: int = 2_000, n_jobs: int = 1) -> list[TagResult]:
+        """Labels of many texts, in order; ``n_jobs`` processes for big inputs."""
+        texts = list(texts)
+        P, statuses = self.score_parallel(texts, n_jobs=n_jobs, batch_size=batch_size)
+        causes, recovery = self.decide(P)
+        names = list(CAUSES) + ["recovery"]
+        return [TagResult(c, r, {n: round(float(v), 4) for n, v in zip(names, row)}, s)
+                for c, r, row, s in zip(causes, recovery, P, statuses)]
+
+    def tag_frame(self, df: pd.DataFrame, text_column: str = "text", n_jobs: int = 1) -> pd.DataFrame:
+        """A copy of ``df`` with the label columns appended (original columns first, unchanged).
+
+        >>> out = ComplaintTagger.load().tag_frame(pd.DataFrame({"text": ["Банкомат съел карту"]}))
+        >>> list(out.columns)[:3]
+        ['text', 'root_causes', 'p_phone_menu_delay']
+        """
+        if text_column not in df.columns:
+            raise KeyError(f"no column {text_column!r}; columns are {list(df.columns)}")
+        P, statuses = self.score_parallel(df[text_column].tolist(), n_jobs=n_jobs)
+        tags = self.columns(P, statuses)
+        tags.index = df.index
+        return pd.concat([df, tags], axis=1)
+
+    def explain(self, text: str, top: int = 8) -> dict[str, dict]:
+        """Per label: probability, decision and the features that pushed it most, with weights.
+
+        >>> e = ComplaintTagger.load().explain("Мне так и не перезвонили")
+        >>> sorted(e)[:2]
+        ['faulty_device', 'lack_of_information']
+        """
+        status, clean = text_status(text, self.max_chars)
+        docs = self.model.preprocessor_.transform([clean]) if clean else [[]]
+        P = self.model.predict_proba_docs(docs)[0] if clean else np.zeros(len(CAUSES) + 1)
+        out = {}
+        for j, label in enumerate(list(CAUSES) + ["recovery"]):
+            weights = self.model.feature_weights(docs, label) if clean else []
+            weights.sort(key=lambda fw: -abs(fw[1]))
+            out[label] = {"probability": round(float(P[j]), 4), "threshold": float(self.thresholds[j]),
+                          "decision": bool(P[j] >= self.thresholds[j]), "status": status,
+                          "features": [(f, round(w, 4)) for f, w in weights[:top]]}
+        return out
+
+
+def _init_worker(tagger: ComplaintTagger) -> None:
+    global _WORKER
+    _WORKER = tagger
+
+
+def _score_in_worker(texts):
+    return _WORKER.score(texts)
+
+
+def worker_pool(tagger: ComplaintTagger, n_jobs: int) -> ProcessPoolExecutor:
+    """Processes that each hold the tagger; forked on Linux so the model is not pickled per batch."""
+    method = "fork" if "fork" in get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(n_jobs, mp_context=get_context(method), initializer=_init_worker,
+                               initargs=(tagger,))

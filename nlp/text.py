@@ -1,0 +1,206 @@
+"""Russian text processing: normalisation, razdel tokens, pymorphy3 lemmas, negation.
+
+The output of :class:`RussianPreprocessor` is one list of tokens per text, ready
+for a vectoriser; :class:`NgramAnalyzer` turns such a list into TF-IDF features.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Iterable, Sequence
+
+from razdel import tokenize
+from sklearn.base import BaseEstimator, TransformerMixin
+
+# Placeholders are written as `_name_`: razdel keeps them whole and pymorphy3 is
+# never asked about them, so PII never reaches the vocabulary.
+_PATTERNS: tuple[tuple[str, bool, re.Pattern[str], str], ...] = (
+    # (substring that must be present, needs a digit, pattern, placeholder):
+    # the cheap checks skip a regex scan on most texts.
+    ("@", False, re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]*\w"), " _email_ "),
+    ("", False, re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:ru|ру|com|рф|net|org)(?:/\S*)?\b"), " _url_ "),
+    ("@", False, re.compile(r"@\w+"), " _user_ "),
+    ("", True, re.compile(r"\b(?:\d{4}[ -]?){3}\d{4,7}\b|(?:\*{1,4}|х{4}|x{4})\d{4}\b"), " _card_ "),
+    ("", True, re.compile(r"(?:\+7|\b8)[\s(-]*\d{3}[\s)-]*[\dx]{3}[\s-]*[\dx]{2}[\s-]*[\dx]{2}\b|\+7\s?9\w\w\b"), " _phone_ "),
+    ("", True, re.compile(r"\b\d{1,2}[./]\d{1,2}[./](?:\d{4}|\d{2})\b"), " _date_ "),
+    ("", True, re.compile(r"\d[\d ]*(?:[.,]\d+)?\s*(?:руб\w*|р\b\.?|₽|\$|€|usd|евро|долл\w*|тыс\w*|т\.р\.|к\b)"), " _money_ "),
+    ("", True, re.compile(r"\d+(?:[.,]\d+)*"), " _num_ "),
+    ("*", False, re.compile(r"\w*\*{2,}\w*"), " _mask_ "),
+)
+PLACEHOLDERS = frozenset(p.strip() for *_, p in _PATTERNS)
+_REPEATS = re.compile(r"(\W)\1+")
+_NEGATIONS = frozenset({"не", "ни"})
+_DIGIT = re.compile(r"\d")
+
+
+def normalize(text: str) -> str:
+    """Lower-case, NFC, ё→е, and PII / numbers replaced by placeholder tokens.
+
+    >>> normalize("Звонила на +7 (912) 345-67-89, списали 4 500 руб. 12.03.2024")
+    'звонила на  _phone_ , списали  _money_ .  _date_ '
+    """
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    text = text.lower().replace("ё", "е")
+    has_digit = _DIGIT.search(text) is not None
+    for needle, needs_digit, pattern, placeholder in _PATTERNS:
+        if (needle and needle not in text) or (needs_digit and not has_digit):
+            continue
+        text = pattern.sub(placeholder, text)
+    return text
+
+
+def _is_punct(token: str) -> bool:
+    return all(unicodedata.category(ch)[0] == "P" for ch in token)
+
+
+_MORPH = None
+
+
+def _morph():
+    # One analyzer per process: loading the dictionaries costs ~0.3 s and
+    # ~15 MB, and the analyzer is read-only, so every preprocessor shares it.
+    global _MORPH
+    if _MORPH is None:
+        import pymorphy3
+
+        _MORPH = pymorphy3.MorphAnalyzer()
+    return _MORPH
+
+
+def lemma(word: str) -> str:
+    """The pymorphy3 normal form of one lower-case word, with ё→е.
+
+    >>> lemma("перезвонили")
+    'перезвонить'
+    """
+    return _morph().parse(word)[0].normal_form.replace("ё", "е")
+
+
+def chunk_tokens(chunk: str, lemmatize=lemma) -> tuple[str, ...]:
+    """Tokens of one whitespace-free chunk of normalised text.
+
+    Words become lemmas, placeholders stay, punctuation is dropped except «?»
+    and «!» (questions and exclamations tell complaints from inquiries),
+    emoji and other symbols stay with repeats collapsed.
+
+    >>> chunk_tokens("перезвонили?!")
+    ('перезвонить', '?', '!')
+    """
+    if chunk in PLACEHOLDERS:
+        # normalize() pads placeholders with spaces, so each is a chunk of its own
+        return (chunk,)
+    out: list[str] = []
+    for tok in tokenize(chunk):
+        t = tok.text
+        if t[0].isalnum():
+            out.append(lemmatize(t) if t[0].isalpha() else t)
+        elif _is_punct(t):
+            if "?" in t:
+                out.append("?")
+            if "!" in t:
+                out.append("!")
+        else:
+            out.append(_REPEATS.sub(r"\1", t))
+    return tuple(out)
+
+
+class RussianPreprocessor(TransformerMixin, BaseEstimator):
+    """Texts in, token lists out: normalise, tokenise (razdel), lemmatise (pymorphy3).
+
+    «не»/«ни» are bound to the next word so that «не перезвонили» becomes
+    ``не_перезвонить`` and never counts as «перезвонили». Results are cached
+    per whitespace chunk and per word (bounded LRU); the caches change speed,
+    never output.
+
+    >>> RussianPreprocessor().transform(["Мне так и не перезвонили!"])
+    [['я', 'так', 'и', 'не_перезвонить', '!']]
+    """
+
+    def __init__(self, negation: bool = True, chunk_cache_size: int = 262_144,
+                 lemma_cache_size: int = 131_072):
+        self.negation = negation
+        self.chunk_cache_size = chunk_cache_size
+        self.lemma_cache_size = lemma_cache_size
+
+    def fit(self, X: Iterable[str], y=None) -> "RussianPreprocessor":
+        """Stateless: nothing is learnt from the data."""
+        return self
+
+    def _chunker(self):
+        # Built lazily and dropped on pickling: an lru_cache is neither
+        # picklable nor worth shipping inside a model file.
+        fn = self.__dict__.get("_chunk_fn")
+        if fn is None:
+            lem = lru_cache(maxsize=self.lemma_cache_size)(lemma)
+            fn = lru_cache(maxsize=self.chunk_cache_size)(lambda c: chunk_tokens(c, lem))
+            self.__dict__["_chunk_fn"] = fn
+        return fn
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_chunk_fn", None)
+        return state
+
+    def tokens(self, text: str) -> list[str]:
+        """Token list of one text.
+
+        >>> RussianPreprocessor().tokens("Робот не соединяет с оператором")
+        ['робот', 'не_соединять', 'с', 'оператор']
+        """
+        chunker = self._chunker()
+        out: list[str] = []
+        neg = None
+        negation = self.negation
+        for chunk in normalize(text).split():
+            for tok in chunker(chunk):
+                if neg is not None:
+                    if tok[0].isalpha():
+                        out.append(neg + "_" + tok)
+                        neg = None
+                        continue
+                    out.append(neg)
+                    neg = None
+                if negation and tok in _NEGATIONS:
+                    neg = tok
+                else:
+                    out.append(tok)
+        if neg is not None:
+            out.append(neg)
+        return out
+
+    def transform(self, X: Iterable[str]) -> list[list[str]]:
+        """One token list per text."""
+        tokens = self.tokens
+        return [tokens(x) for x in X]
+
+    def cache_info(self) -> dict[str, int]:
+        """Hits and misses of the chunk cache, for profiling."""
+        info = self._chunker().cache_info()
+        return {"hits": info.hits, "misses": info.misses, "size": info.currsize}
+
+
+class NgramAnalyzer:
+    """Callable for ``TfidfVectorizer(analyzer=...)``: a token list to its n-grams.
+
+    >>> NgramAnalyzer((1, 2))(["не_работать", "интернет"])
+    ['не_работать', 'интернет', 'не_работать интернет']
+    """
+
+    def __init__(self, ngram_range: tuple[int, int] = (1, 2)):
+        self.ngram_range = tuple(ngram_range)
+
+    def __call__(self, tokens: Sequence[str]) -> list[str]:
+        lo, hi = self.ngram_range
+        out = list(tokens) if lo == 1 else []
+        n_tok = len(tokens)
+        for n in range(max(lo, 2), hi + 1):
+            out.extend(" ".join(tokens[i:i + n]) for i in range(n_tok - n + 1))
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NgramAnalyzer) and other.ngram_range == self.ngram_range
+
+    def __repr__(self) -> str:
+        return f"NgramAnalyzer({self.ngram_range!r})"
