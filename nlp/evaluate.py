@@ -20,9 +20,10 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, top_confusions: int = 10) -> d
     Both arguments are n × 5 0/1 matrices (four causes, then recovery), as made
     by :func:`nlp.corpus.label_matrix`.
 
-    >>> y = np.array([[1, 0, 0, 0, 1], [0, 1, 0, 0, 0]])
-    >>> score(y, y)["cause_macro_f1"]
-    1.0
+    >>> y = np.array([[1, 0, 1, 0, 1], [0, 1, 0, 1, 0]])
+    >>> p = np.array([[1, 0, 1, 0, 1], [0, 1, 0, 0, 0]])
+    >>> score(y, y)["cause_macro_f1"], score(y, p)["causes"]["lack_of_information"]["recall"]
+    (1.0, 0.0)
     """
     y_true = np.asarray(y_true, dtype=int)
     y_pred = np.asarray(y_pred, dtype=int)

@@ -74,9 +74,27 @@ def detect_encoding(sample: bytes) -> str:
     from charset_normalizer import from_bytes
 
     best = from_bytes(sample, cp_isolation=_CYRILLIC_ENCODINGS).best()
-    if best is None:
+    if best is not None:
+        return best.encoding
+    return _cyrillic_by_case(sample)
+
+
+def _cyrillic_by_case(sample: bytes) -> str:
+    # charset-normalizer gives up on short or tabular samples. Russian text is
+    # mostly lower case, which cp1251 keeps at 0xE0-0xFF, KOI8-R at 0xC0-0xDF
+    # and cp866 at 0xA0-0xAF: the busiest range names the code page.
+    counts = {"cp1251": 0, "koi8_r": 0, "cp866": 0}
+    for b in sample:
+        if b >= 0xE0:
+            counts["cp1251"] += 1
+        elif b >= 0xC0:
+            counts["koi8_r"] += 1
+        elif 0xA0 <= b <= 0xAF:
+            counts["cp866"] += 1
+    best = max(counts, key=counts.get)
+    if counts[best] == 0:
         raise LogError("cannot tell the file's encoding; pass --encoding (utf-8, cp1251, koi8-r …)")
-    return best.encoding
+    return best
 
 
 def sniff_delimiter(sample: str) -> str:
@@ -173,7 +191,7 @@ class LogReader:
                 if not header_seen:
                     header_seen = True
                     continue
-                if error is None and len(fields) == 1 and fields[0] == "" and len(lines) == 1:
+                if error is None and (not fields or fields == [""]) and len(lines) == 1:
                     continue  # a blank line is not a row
                 if error is None and len(fields) != width:
                     error = f"{len(fields)} fields where the header has {width}"

@@ -1,0 +1,191 @@
+"""`complaints tag`: formats, encodings, nothing lost, safety, errors."""
+import json
+
+import pandas as pd
+import pytest
+
+from nlp import logio
+
+from helpers import ROWS, read_out_csv, write_csv
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1251", "koi8-r"])
+@pytest.mark.parametrize("delimiter", [";", ",", "\t", "|"])
+def test_csv_encodings_and_delimiters(cli, tmp_path, encoding, delimiter):
+    src = write_csv(tmp_path / "log.csv", encoding=encoding, delimiter=delimiter)
+    code, _, err = cli("tag", src, "-o", tmp_path / "out.csv")
+    assert code == 0, err
+    out = read_out_csv(tmp_path / "out.csv", delimiter)
+    assert out["Текст обращения"].tolist() == [r[1] for r in ROWS]  # multi-line cell intact
+    assert out["tag_status"].tolist() == ["ok", "ok", "empty_text", "not_russian", "ok"]
+    assert out["root_causes"][0] == "phone_menu_delay"
+    assert out["root_causes"][2] == "other"
+    assert list(out.columns[:3]) == ["id", "Текст обращения", "Канал"]
+    assert (tmp_path / "out.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert "rows read 5" in err and "rejected 0" in err
+
+
+def test_detect_cp1251_and_koi8r():
+    text = "Добрый день! Третий раз пишу: интернет не работает, мастер не пришёл, деньги списали."
+    assert logio.detect_encoding(text.encode("cp1251")) == "cp1251"
+    assert logio.detect_encoding(text.encode("koi8-r")) == "koi8_r"
+    assert logio.detect_encoding(text.encode("utf-8")) == "utf-8"
+
+
+def test_tsv_by_extension(cli, tmp_path):
+    src = write_csv(tmp_path / "log.tsv", delimiter="\t")
+    code, _, err = cli("tag", src, "-o", tmp_path / "out.jsonl")
+    assert code == 0, err
+    recs = [json.loads(l) for l in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert recs[0]["root_causes"] == ["phone_menu_delay"] and recs[2]["root_causes"] == []
+
+
+def test_broken_csv_rows_go_to_rejects_and_nothing_is_lost(cli, tmp_path):
+    src = tmp_path / "log.csv"
+    src.write_text('id;text\n1;Не дозвониться\n2;"открытая кавычка\n3;Курьер не приехал\n'
+                   '4;лишнее;поле\n\n5;"многострочный\nтекст"\n', encoding="utf-8")
+    code, _, err = cli("tag", src, "-o", tmp_path / "out.csv")
+    assert code == 0, err
+    out = read_out_csv(tmp_path / "out.csv")
+    rejects = read_out_csv(tmp_path / "out.rejects.csv")
+    assert out["id"].tolist() == ["1", "3", "5"]
+    assert rejects["line"].tolist() == ["3", "5"]
+    assert "unparseable CSV" in rejects["reason"][0] and "3 fields" in rejects["reason"][1]
+    assert len(out) + len(rejects) == 5  # rows in = rows out + rejects
+    assert "rejected 2" in err and "out.rejects.csv" in err
+
+
+def test_jsonl_in_and_out_with_a_broken_line(cli, tmp_path):
+    src = tmp_path / "log.jsonl"
+    src.write_text('{"id": 1, "message": "Банкомат съел карту", "meta": {"a": 1}}\n{not json\n'
+                   '[1, 2]\n{"id": 3, "message": "Спасибо, всё решили"}\n', encoding="utf-8")
+    code, _, err = cli("tag", src, "-o", tmp_path / "out.jsonl")
+    assert code == 0, err
+    recs = [json.loads(l) for l in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in recs] == [1, 3]
+    assert recs[0]["meta"] == {"a": 1} and recs[0]["root_causes"] == ["faulty_device"]
+    rejects = read_out_csv(tmp_path / "out.rejects.csv")
+    assert rejects["line"].tolist() == ["2", "3"]
+
+
+def test_xlsx_in_and_out(cli, tmp_path):
+    df = pd.DataFrame({"№": [1, 2, 3], "Комментарий клиента": ["Роутер сломался", "@all +1", None],
+                       "Дата": ["2025-01-02", "2025-02-03", "2025-02-04"]})
+    df.to_excel(tmp_path / "log.xlsx", index=False)
+    code, _, err = cli("tag", tmp_path / "log.xlsx", "-o", tmp_path / "out.xlsx")
+    assert code == 0, err
+    out = pd.read_excel(tmp_path / "out.xlsx", dtype=str, keep_default_na=False)
+    assert out["Комментарий клиента"].tolist() == ["Роутер сломался", "'@all +1", ""]
+    assert out["root_causes"][0] == "faulty_device"
+    assert out["tag_status"].tolist() == ["ok", "not_russian", "empty_text"]
+
+
+def test_parquet_in_and_out(cli, tmp_path):
+    df = pd.DataFrame({"id": [1, 2], "text": ["Не дозвониться до оператора", "Курьер не приехал"],
+                       "score": [0.5, 1.5]})
+    df.to_parquet(tmp_path / "log.parquet")
+    code, _, err = cli("tag", tmp_path / "log.parquet", "-o", tmp_path / "out.parquet", "--chunk-size", "1")
+    assert code == 0, err
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    pd.testing.assert_frame_equal(out[df.columns], df)
+    assert list(out["root_causes"][0]) == ["phone_menu_delay"]
+
+
+def test_csv_to_parquet_across_chunks(cli, tmp_path):
+    rows = [(str(i), "Не дозвониться" if i % 2 else "", "" if i % 3 else "чат") for i in range(50)]
+    src = write_csv(tmp_path / "log.csv", rows=rows)
+    code, _, err = cli("tag", src, "-o", tmp_path / "out.parquet", "--chunk-size", "7")
+    assert code == 0, err
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert out["id"].tolist() == [str(i) for i in range(50)]
+
+
+def test_csv_injection_is_neutralised(cli, tmp_path):
+    rows = [("1", "=HYPERLINK(\"http://evil\")", "+7"), ("2", "-Не работает", "@all"), ("3", "Норм", "x")]
+    src = write_csv(tmp_path / "log.csv", rows=rows)
+    assert cli("tag", src, "-o", tmp_path / "out.csv")[0] == 0
+    out = read_out_csv(tmp_path / "out.csv")
+    assert out["Текст обращения"].tolist() == ["'=HYPERLINK(\"http://evil\")", "'-Не работает", "Норм"]
+    assert out["Канал"].tolist() == ["'+7", "'@all", "x"]
+
+
+@pytest.mark.parametrize("name", ["Текст", "ТЕКСТ ОБРАЩЕНИЯ", "жалоба", "Комментарий клиента", "Review"])
+def test_text_column_is_found_by_common_names(name):
+    assert logio.find_column(["id", name, "Дата"], None) == name
+
+
+def test_explicit_text_column_and_unknown_one(cli, tmp_path):
+    src = write_csv(tmp_path / "log.csv", header=("id", "body", "Канал"))
+    code, _, err = cli("tag", src, "-o", tmp_path / "out.csv")
+    assert code == 2 and "no text column found" in err and "'body'" in err and "Traceback" not in err
+    code, _, err = cli("tag", src, "-o", tmp_path / "out.csv", "--text-column", "nope")
+    assert code == 2 and "no column 'nope'" in err
+    assert cli("tag", src, "-o", tmp_path / "out.csv", "--text-column", "BODY")[0] == 0
+
+
+def test_existing_output_is_refused_without_force(cli, tmp_path):
+    src = write_csv(tmp_path / "log.csv")
+    (tmp_path / "out.csv").write_text("keep me", encoding="utf-8")
+    code, _, err = cli("tag", src, "-o", tmp_path / "out.csv")
+    assert code == 2 and "--force" in err
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8") == "keep me"
+    assert cli("tag", src, "-o", tmp_path / "out.csv", "--force")[0] == 0
+    assert "tag_status" in (tmp_path / "out.csv").read_text(encoding="utf-8-sig")
+
+
+def test_input_is_never_overwritten(cli, tmp_path):
+    src = write_csv(tmp_path / "log.csv")
+    before = src.read_bytes()
+    code, _, err = cli("tag", src, "-o", src, "--force")
+    assert code == 2 and "overwrite the input" in err
+    assert src.read_bytes() == before
+
+
+def test_interrupted_run_leaves_no_output(cli, tmp_path, monkeypatch):
+    rows = [(str(i), "Не дозвониться", "чат") for i in range(100)]
+    src = write_csv(tmp_path / "log.csv", rows=rows)
+    real_write = logio.LogWriter.write
+    calls = []
+
+    def write_then_interrupt(self, df):
+        calls.append(len(df))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        real_write(self, df)
+
+    monkeypatch.setattr(logio.LogWriter, "write", write_then_interrupt)
+    code, _, err = cli("tag", src, "-o", tmp_path / "out.csv", "--chunk-size", "10")
+    assert code == 130 and "interrupted" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.csv"]
+
+
+@pytest.mark.parametrize("setup, args, message", [
+    (lambda d: None, ["missing.csv"], "no such file"),
+    (lambda d: (d / "empty.csv").write_bytes(b""), ["empty.csv"], "the file is empty"),
+    (lambda d: (d / "x.docx").write_bytes(b"x"), ["x.docx"], "unknown format"),
+    (lambda d: (d / "fake.csv").write_bytes(b"PK\x03\x04rest"), ["fake.csv"], "looks like XLSX"),
+    (lambda d: (d / "bad.parquet").write_bytes(b"nope"), ["bad.parquet"], "not a valid PARQUET"),
+    (lambda d: (d / "l.csv").write_text("id;text\n1;x\n"), ["l.csv", "--model", "nope.joblib"], "not found"),
+])
+def test_errors_are_one_line(cli, tmp_path, monkeypatch, setup, args, message):
+    monkeypatch.chdir(tmp_path)
+    setup(tmp_path)
+    code, out, err = cli("tag", *args, "-o", "out.csv")
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and err.startswith("complaints: error:")
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_tampered_model_is_a_one_line_error(cli, tmp_path, model_copy):
+    src = write_csv(tmp_path / "log.csv")
+    model_copy.write_bytes(model_copy.read_bytes() + b"x")
+    code, _, err = cli("tag", src, "-o", tmp_path / "out.csv", "--model", model_copy)
+    assert code == 2 and "SHA-256" in err and "Traceback" not in err
+
+
+def test_jobs_give_the_same_output(cli, tmp_path):
+    rows = [(str(i), t, "c") for i in range(300) for t in ["Не дозвониться до поддержки", "Банкомат съел карту"]]
+    src = write_csv(tmp_path / "log.csv", rows=rows)
+    assert cli("tag", src, "-o", tmp_path / "a.csv", "--chunk-size", "50")[0] == 0
+    assert cli("tag", src, "-o", tmp_path / "b.csv", "--chunk-size", "50", "--jobs", "2")[0] == 0
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()

@@ -1,0 +1,99 @@
+import json
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from nlp import ComplaintClassifier, ComplaintTagger, ModelError, load_model, save_model
+from nlp.corpus import label_matrix, read_labelled
+from nlp.persist import card_path
+
+from helpers import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    df, problems = read_labelled([FIXTURES / "tiny_corpus.jsonl"])
+    assert problems == []
+    return df["text"].tolist(), label_matrix(df)
+
+
+def test_fit_predict_on_a_tiny_corpus(tiny):
+    X, Y = tiny
+    clf = ComplaintClassifier(cv=2, min_df=1).fit(X, Y)
+    P = clf.predict_proba(["Банкомат не выдал деньги, карту съел", "бот не соединяет с оператором"])
+    assert P.shape == (2, 5) and ((0 <= P) & (P <= 1)).all()
+    assert P[0, 2] > P[0, 0]  # faulty_device over phone_menu_delay for the ATM text
+    assert P[1, 0] > P[1, 2]
+    assert clf.cv_scores_["folds"] == 2
+    assert ((clf.thresholds_ > 0) & (clf.thresholds_ < 1)).all()
+
+
+def test_fit_is_deterministic_with_a_seed(tiny):
+    X, Y = tiny
+    a = ComplaintClassifier(cv=2, min_df=1, random_state=3).fit(X, Y)
+    b = ComplaintClassifier(cv=2, min_df=1, random_state=3).fit(X, Y)
+    assert np.array_equal(a.thresholds_, b.thresholds_)
+    assert np.allclose(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_estimator_conventions(tiny):
+    clf = ComplaintClassifier(C=2.0, cv=0)
+    assert clf.get_params()["C"] == 2.0
+    assert not hasattr(clf, "head_")  # no work in __init__
+    fitted = pickle.loads(pickle.dumps(clone(clf).fit(*tiny)))
+    assert fitted.predict(["приложение вылетает"]).shape == (1, 5)
+
+
+def test_bad_label_matrix_is_refused(tiny):
+    X, Y = tiny
+    with pytest.raises(ValueError, match="n×5"):
+        ComplaintClassifier(cv=0).fit(X, Y[:, :4])
+
+
+def test_save_load_round_trip(tiny_model_path, tmp_path):
+    model, card = load_model(tiny_model_path)
+    texts = ["Не дозвониться до банка", "Роутер не работает"]
+    out = tmp_path / "again.joblib"
+    save_model(model, out, {"note": "copy"})
+    again, card2 = load_model(out)
+    assert np.allclose(model.predict_proba(texts), again.predict_proba(texts))
+    assert card2["note"] == "copy" and card2["model_sha256"] != ""
+    for key in ("labels", "versions", "training_data", "cv_metrics", "created", "thresholds"):
+        assert key in card
+    assert card["training_data"]["records"] == 24
+    assert len(card["training_data"]["sha256"]) == 64
+
+
+def test_tampered_model_is_refused_before_unpickling(model_copy):
+    with open(model_copy, "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ModelError, match="SHA-256"):
+        ComplaintTagger.load(model_copy)
+
+
+def test_missing_card_is_refused(model_copy):
+    card_path(model_copy).unlink()
+    with pytest.raises(ModelError, match="card"):
+        load_model(model_copy)
+
+
+def test_missing_model_names_the_fix(tmp_path):
+    with pytest.raises(ModelError, match="complaints train"):
+        load_model(tmp_path / "nope.joblib")
+
+
+def test_version_drift_warns(model_copy):
+    card = json.loads(card_path(model_copy).read_text(encoding="utf-8"))
+    card["versions"]["scikit-learn"] = "0.0.1"
+    card_path(model_copy).write_text(json.dumps(card), encoding="utf-8")
+    with pytest.warns(UserWarning, match="scikit-learn 0.0.1"):
+        load_model(model_copy)
+
+
+def test_matching_versions_do_not_warn(model_copy):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_model(model_copy)

@@ -1,0 +1,69 @@
+import pandas as pd
+import pytest
+
+from nlp import CAUSES
+
+
+def test_the_readme_example(shipped):
+    r = shipped.tag("Час висела на линии, робот не соединяет с оператором")
+    assert r.root_causes == ["phone_menu_delay"]
+    assert r.recovery == "not_attempted"
+    assert set(r.probabilities) == set(CAUSES) | {"recovery"}
+    assert r.status == "ok"
+
+
+def test_negation_flips_recovery(shipped):
+    yes = shipped.tag("Мне перезвонили на следующий день и вернули деньги")
+    no = shipped.tag("Мне так и не перезвонили и деньги не вернули")
+    assert yes.recovery == "attempted"
+    assert no.recovery == "not_attempted"
+    assert yes.probabilities["recovery"] > no.probabilities["recovery"] + 0.3
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t", None, float("nan")])
+def test_empty_text_is_a_status_not_an_error(shipped, text):
+    r = shipped.tag(text)
+    assert (r.root_causes, r.recovery, r.status) == ([], "not_attempted", "empty_text")
+    assert r.cause_label == "other"
+
+
+def test_non_russian_text_gets_no_guess(shipped):
+    r = shipped.tag("The app crashes and nobody answers the phone")
+    assert r.status == "not_russian" and r.root_causes == []
+
+
+def test_huge_text_is_truncated_not_fatal(shipped):
+    r = shipped.tag("Приложение вылетает при входе. " * 5000)
+    assert r.status == "truncated"
+    assert "faulty_device" in r.root_causes
+
+
+def test_tag_many_keeps_order_and_parallel_matches_serial(shipped):
+    texts = ["Банкомат съел карту", "", "Не дозвониться до поддержки", "hello"] * 700
+    serial = shipped.tag_many(texts, batch_size=500)
+    parallel = shipped.tag_many(texts, batch_size=500, n_jobs=2)
+    assert [r.status for r in serial[:4]] == ["ok", "empty_text", "ok", "not_russian"]
+    assert serial == parallel
+
+
+def test_tag_frame_keeps_original_columns_and_index(shipped):
+    df = pd.DataFrame({"id": [7, 8], "Текст": ["Курьер не приехал", "Спасибо!"], "x": [1.5, None]},
+                      index=[10, 20])
+    out = shipped.tag_frame(df, text_column="Текст")
+    assert list(out.columns[:3]) == ["id", "Текст", "x"]
+    assert out.index.tolist() == [10, 20]
+    pd.testing.assert_frame_equal(out[df.columns], df)
+    assert {"root_causes", "recovery", "p_recovery", "tag_status"} <= set(out.columns)
+
+
+def test_tag_frame_names_a_missing_column(shipped):
+    with pytest.raises(KeyError, match="columns are"):
+        shipped.tag_frame(pd.DataFrame({"a": ["x"]}), text_column="text")
+
+
+def test_explain_shows_the_features_that_pushed(shipped):
+    e = shipped.explain("Мне так и не перезвонили")
+    assert set(e) == set(CAUSES) | {"recovery"}
+    names = [f for f, _ in e["missing_rep"]["features"]]
+    assert any("не_перезвонить" in n for n in names)
+    assert shipped.explain("")["recovery"]["status"] == "empty_text"
