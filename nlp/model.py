@@ -37,6 +37,32 @@ def _join(tokens: Sequence[str]) -> str:
     return " ".join(tokens)
 
 
+class TokenTfidfVectorizer(TfidfVectorizer):
+    """``TfidfVectorizer`` for token lists whose ``transform`` counts in bulk.
+
+    Fitting is scikit-learn's own. ``transform`` looks every n-gram up with one
+    C-level ``map`` and lets scipy sum duplicates, instead of the per-feature
+    Python counting loop of ``CountVectorizer``: the same matrix, about twice
+    as fast, and this is the hot path of tagging.
+    """
+
+    def transform(self, raw_documents):
+        check_is_fitted(self, "vocabulary_")
+        analyze = self.build_analyzer()
+        get = self.vocabulary_.get
+        indices: list[int] = []
+        indptr = [0]
+        for doc in raw_documents:
+            indices.extend(i for i in map(get, analyze(doc)) if i is not None)
+            indptr.append(len(indices))
+        X = sparse.csr_matrix((np.ones(len(indices), dtype=self.dtype), np.asarray(indices, dtype=np.int32),
+                               np.asarray(indptr, dtype=np.int64)), shape=(len(indptr) - 1, len(self.vocabulary_)))
+        X.sum_duplicates()
+        if self.binary:
+            X.data.fill(1)
+        return self._tfidf.transform(X, copy=False)
+
+
 class ComplaintClassifier(ClassifierMixin, BaseEstimator):
     """Russian complaint texts → probabilities of the four causes and of recovery.
 
@@ -67,7 +93,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
 
     def _head(self) -> Pipeline:
         """Token lists → labels: the part that cross-validation refits per fold."""
-        words = TfidfVectorizer(analyzer=NgramAnalyzer(self.ngram_range), min_df=self.min_df,
+        words = TokenTfidfVectorizer(analyzer=NgramAnalyzer(self.ngram_range), min_df=self.min_df,
                                 max_df=self.max_df, sublinear_tf=True, dtype=np.float32)
         features = words
         if self.char_ngrams:
