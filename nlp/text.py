@@ -83,13 +83,25 @@ def _morph():
     return _MORPH
 
 
-def lemma(word: str) -> str:
+_VERB_FORMS = {"past": "+past", "futr": "+futr", "pres": "+pres"}
+
+
+def lemma(word: str, verb_forms: bool = False) -> str:
     """The pymorphy3 normal form of one lower-case word, with ё→е.
 
-    >>> lemma("перезвонили")
-    'перезвонить'
+    With ``verb_forms`` a finite verb keeps its tense or mood: «вернули»
+    (done: recovery) and «верните» (a demand) must not both become «вернуть».
+
+    >>> lemma("перезвонили"), lemma("перезвонили", True), lemma("верните", True), lemma("вернут", True)
+    ('перезвонить', 'перезвонить+past', 'вернуть+impr', 'вернуть+futr')
     """
-    return _morph().parse(word)[0].normal_form.replace("ё", "е")
+    p = _morph().parse(word)[0]
+    base = p.normal_form.replace("ё", "е")
+    if verb_forms and p.tag.POS == "VERB":
+        if p.tag.mood == "impr":
+            return base + "+impr"
+        return base + _VERB_FORMS.get(p.tag.tense, "")
+    return base
 
 
 def chunk_tokens(chunk: str, lemmatize=lemma) -> tuple[str, ...]:
@@ -157,9 +169,10 @@ class RussianPreprocessor(TransformerMixin, BaseEstimator):
     [['я', 'так', 'и', 'не_перезвонить', '!']]
     """
 
-    def __init__(self, negation: bool = True, chunk_cache_size: int = 262_144,
+    def __init__(self, negation: bool = True, verb_forms: bool = False, chunk_cache_size: int = 262_144,
                  lemma_cache_size: int = 131_072):
         self.negation = negation
+        self.verb_forms = verb_forms
         self.chunk_cache_size = chunk_cache_size
         self.lemma_cache_size = lemma_cache_size
 
@@ -172,7 +185,8 @@ class RussianPreprocessor(TransformerMixin, BaseEstimator):
         # picklable nor worth shipping inside a model file.
         fn = self.__dict__.get("_chunk_fn")
         if fn is None:
-            lem = lru_cache(maxsize=self.lemma_cache_size)(lemma)
+            verb_forms = self.verb_forms
+            lem = lru_cache(maxsize=self.lemma_cache_size)(lambda w: lemma(w, verb_forms))
             fn = lru_cache(maxsize=self.chunk_cache_size)(lambda c: chunk_tokens(c, lem))
             self.__dict__["_chunk_fn"] = fn
         return fn

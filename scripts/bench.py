@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Speed, memory and accuracy of the tagger against the tools users would pick instead, in one run.
+
+    python scripts/bench.py                 # full run: 100k texts, CLI on 100k and 1M rows (~15 min)
+    python scripts/bench.py --quick         # smaller, for a smoke test (~2 min)
+
+Every peer is trained on the same corpora/ and timed on the same texts in the
+same process, so the ratios compare like with like. Accuracy is measured on
+../shared/data/real_dev.jsonl when it exists (complaint rows) and skipped when
+it does not. Needs the `bench` extra: pip install -e ".[bench]".
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from razdel import sentenize
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import make_pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nlp import ComplaintClassifier, ComplaintTagger, RussianPreprocessor, label_matrix, read_labelled, score  # noqa: E402
+from nlp.labels import LABELS  # noqa: E402
+from nlp.train import complaint_rows  # noqa: E402
+
+DEV = ROOT.parent / "shared" / "data" / "real_dev.jsonl"
+_WORD = re.compile(r"(?u)\b\w\w+\b")
+
+
+class RawWords(TransformerMixin, BaseEstimator):
+    """The baseline's text processing: lower-cased words by scikit-learn's default pattern, nothing else."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return [_WORD.findall(x.lower()) for x in X]
+
+
+def bench_texts(corpus: list[str], n: int, seed: int = 0) -> list[str]:
+    """A realistic log: sentences of the corpus recombined, short texts most common, some typos.
+
+    Recombining keeps the vocabulary of real complaints while making texts the
+    caches have not seen; one word in 25 gets a typo, so new word forms keep
+    arriving as they do in a real log.
+    """
+    rng = random.Random(seed)
+    sentences = [s.text for t in corpus for s in sentenize(t)]
+    out = []
+    for _ in range(n):
+        r = rng.random()
+        k = 1 if r < 0.45 else 2 if r < 0.65 else rng.randint(3, 6) if r < 0.92 else rng.randint(8, 20)
+        words = " ".join(rng.choice(sentences) for _ in range(k)).split()
+        for i, w in enumerate(words):
+            if len(w) > 3 and rng.random() < 0.04:
+                j = rng.randrange(len(w) - 1)
+                words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+        out.append(" ".join(words))
+    return out
+
+
+def timed(fn, *args, **kw):
+    start = time.perf_counter()
+    result = fn(*args, **kw)
+    return result, time.perf_counter() - start
+
+
+class FastTextPeer:
+    """fastText supervised, one-vs-all loss so that it is multi-label like the others."""
+
+    def fit(self, texts, Y, seed=0):
+        import fasttext
+
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+            for t, row in zip(texts, Y):
+                labels = " ".join(f"__label__{LABELS[j]}" for j in np.flatnonzero(row)) or "__label__none"
+                f.write(f"{labels} {self.clean(t)}\n")
+        self.model = fasttext.train_supervised(f.name, loss="ova", epoch=30, wordNgrams=2, lr=0.5, dim=50,
+                                               minCount=1, seed=seed, thread=1, verbose=0)
+        os.unlink(f.name)
+        return self
+
+    @staticmethod
+    def clean(text):
+        return " ".join(text.lower().split())
+
+    def predict_proba(self, texts):
+        # list input: fastText's single-string path breaks on NumPy 2
+        labels, probs = self.model.predict([self.clean(t) for t in texts], k=-1, threshold=0.0)
+        P = np.zeros((len(texts), len(LABELS)))
+        index = {f"__label__{name}": j for j, name in enumerate(LABELS)}
+        for i, (ls, ps) in enumerate(zip(labels, probs)):
+            for lab, p in zip(ls, ps):
+                if lab in index:
+                    P[i, index[lab]] = p
+        return P
+
+
+def throughput(predict, texts, words):
+    predict(texts[:1000])  # warm-up: caches, lazy loading
+    _, seconds = timed(predict, texts)
+    return {"texts_per_s": len(texts) / seconds, "tokens_per_s": words / seconds, "seconds": seconds}
+
+
+def cli_run(args: list[str]) -> tuple[float, float]:
+    """Wall time and peak RSS (MB) of one `complaints` run in a child process."""
+    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+             "r = subprocess.run(sys.argv[1:]); dt = time.perf_counter() - t; "
+             "print(dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+    exe = str(Path(sys.executable).with_name("complaints"))
+    out = subprocess.run([sys.executable, "-c", probe, exe, *args], capture_output=True, text=True, check=True)
+    seconds, rss_kb, code = out.stdout.split()
+    if code != "0":
+        raise SystemExit(f"complaints {' '.join(args)} failed: {out.stderr}")
+    return float(seconds), int(rss_kb) / 1024
+
+
+def write_log(path: Path, texts: list[str], rows: int) -> int:
+    """A CSV export of `rows` rows cycling through `texts`; returns the bytes of complaint text."""
+    text_bytes = 0
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, delimiter=";")
+        w.writerow(["id", "Канал", "Текст обращения"])
+        for i in range(rows):
+            t = texts[i % len(texts)]
+            text_bytes += len(t.encode("utf-8"))
+            w.writerow([i, "чат" if i % 3 else "звонок", t])
+    return text_bytes
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--texts", type=int, default=100_000)
+    ap.add_argument("--rows", type=int, nargs=2, default=[100_000, 1_000_000], metavar=("SMALL", "LARGE"))
+    ap.add_argument("--quick", action="store_true", help="20k texts, CLI on 20k and 100k rows")
+    ap.add_argument("--json", help="also write all figures here")
+    args = ap.parse_args()
+    if args.quick:
+        args.texts, args.rows = 20_000, [20_000, 100_000]
+
+    df, _ = read_labelled([ROOT / "corpora"])
+    X, Y = df["text"].tolist(), label_matrix(df)
+    texts = bench_texts(X, args.texts)
+    words = sum(len(t.split()) for t in texts)
+    print(f"corpus: {len(X):,} records; bench: {len(texts):,} texts, {words:,} words "
+          f"(median {int(np.median([len(t.split()) for t in texts]))} words/text)", file=sys.stderr)
+
+    results: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                                f"Python {platform.python_version()}"}
+    # -- train every peer on the same corpus ---------------------------------------------
+    ours, t_ours = timed(ComplaintClassifier(cv=5).fit, X, Y)
+    raw_cv, _ = timed(ComplaintClassifier(preprocessor=RawWords(), cv=5).fit, X, Y)
+    plain = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2),
+                          OneVsRestClassifier(LogisticRegression(max_iter=1000, class_weight="balanced")))
+    plain, t_plain = timed(plain.fit, X, Y)
+    peers = {"this project (lemmas + negation)": (ours.predict_proba, ours.thresholds_),
+             "scikit-learn TF-IDF raw words + LR": (plain.predict_proba, np.full(5, 0.5)),
+             "raw words, same model and CV thresholds": (raw_cv.predict_proba, raw_cv.thresholds_)}
+    try:
+        ft, t_ft = timed(FastTextPeer().fit, X, Y)
+        peers["fastText supervised"] = (ft.predict_proba, np.full(5, 0.5))
+    except ImportError:
+        print("fastText not installed (pip install -e '.[bench]'): skipped", file=sys.stderr)
+        t_ft = None
+    results["train_seconds"] = {"this project (5-fold CV + final fit)": t_ours, "scikit-learn plain": t_plain,
+                                "fastText": t_ft}
+
+    # -- accuracy on real text -------------------------------------------------------------
+    if DEV.exists():
+        dev, _ = read_labelled([DEV])
+        rows = complaint_rows(dev)
+        Yd = label_matrix(rows)
+        results["accuracy"] = {}
+        for name, (proba, thr) in peers.items():
+            m = score(Yd, proba(rows["text"].tolist()) >= thr)
+            results["accuracy"][name] = {"cause_macro_f1": m["cause_macro_f1"], "recovery_f1": m["recovery"]["f1"],
+                                         **{c: v["f1"] for c, v in m["causes"].items()}}
+    else:
+        print(f"{DEV} not found: accuracy skipped", file=sys.stderr)
+
+    # -- throughput, single core, same texts -----------------------------------------------
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        from nlp.persist import save_model
+
+        model_path = tmp / "bench.joblib"
+        save_model(ours, model_path)
+        tagger = ComplaintTagger.load(model_path)
+        speed = {}
+        speed["this project: tag_many, 1 core"] = throughput(lambda t: tagger.tag_many(t), texts, words)
+        speed[f"this project: tag_many, {os.cpu_count()} processes"] = throughput(
+            lambda t: tagger.tag_many(t, n_jobs=-1, batch_size=5_000), texts, words)
+        speed["scikit-learn TF-IDF raw words + LR"] = throughput(plain.predict_proba, texts, words)
+        if "fastText supervised" in peers:
+            speed["fastText supervised (1 thread)"] = throughput(peers["fastText supervised"][0], texts, words)
+        naive = ComplaintTagger(ours)
+        naive.model.preprocessor_ = RussianPreprocessor(chunk_cache_size=0, lemma_cache_size=0)
+        sub = texts[: max(2_000, len(texts) // 10)]
+        speed["naive razdel + pymorphy3, no caches"] = throughput(lambda t: naive.score(t), sub,
+                                                                  sum(len(t.split()) for t in sub))
+        base = speed["scikit-learn TF-IDF raw words + LR"]["texts_per_s"]
+        ft_speed = speed.get("fastText supervised (1 thread)", {}).get("texts_per_s")
+        for v in speed.values():
+            v["x_sklearn"] = v["texts_per_s"] / base
+            v["x_fasttext"] = v["texts_per_s"] / ft_speed if ft_speed else None
+        results["throughput"] = speed
+
+        # -- the CLI end to end, and its memory ----------------------------------------------
+        cli = {}
+        for rows in args.rows:
+            log = tmp / f"log_{rows}.csv"
+            text_bytes = write_log(log, texts, rows)
+            seconds, rss = cli_run(["tag", str(log), "-o", str(tmp / f"out_{rows}.csv"), "--model", str(model_path)])
+            cli[rows] = {"seconds": seconds, "peak_rss_mb": rss, "text_mb_per_s": text_bytes / 1e6 / seconds,
+                         "file_mb": log.stat().st_size / 1e6, "rows_per_s": rows / seconds}
+            log.unlink()
+            (tmp / f"out_{rows}.csv").unlink()
+        small, large = (cli[r] for r in args.rows)
+        results["cli"] = cli
+        results["rss_growth"] = large["peak_rss_mb"] / small["peak_rss_mb"] - 1
+
+        # -- cold start: import, load, first tag -----------------------------------------------
+        code = ("import time; t = time.perf_counter(); from nlp import ComplaintTagger; "
+                f"tg = ComplaintTagger.load({str(model_path)!r}); tg.tag('Не дозвониться до банка'); "
+                "print(time.perf_counter() - t)")
+        results["cold_start_seconds"] = min(
+            float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+            for _ in range(3))
+
+    print(markdown(results, args))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+
+
+def markdown(r: dict, args) -> str:
+    lines = [f"Machine: {r['machine']}. Texts: {args.texts:,} (same for every row).", "",
+             "| throughput | texts/s | tokens/s | × scikit-learn | × fastText |", "|---|---:|---:|---:|---:|"]
+    for name, v in r["throughput"].items():
+        xf = f"{v['x_fasttext']:.2f}" if v["x_fasttext"] else "—"
+        lines.append(f"| {name} | {v['texts_per_s']:,.0f} | {v['tokens_per_s']:,.0f} | {v['x_sklearn']:.2f} | {xf} |")
+    lines += ["", "| `complaints tag` on CSV, 1 core | rows | seconds | rows/s | text MB/s | peak RSS MB |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for rows, v in r["cli"].items():
+        lines.append(f"| {v['file_mb']:.0f} MB file | {rows:,} | {v['seconds']:.1f} | {v['rows_per_s']:,.0f} | "
+                     f"{v['text_mb_per_s']:.1f} | {v['peak_rss_mb']:.0f} |")
+    lines.append(f"\nPeak RSS growth from {args.rows[0]:,} to {args.rows[1]:,} rows: {100 * r['rss_growth']:+.1f}%. "
+                 f"Cold start (import, load, first tag): {r['cold_start_seconds']:.2f} s. "
+                 "Training: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["train_seconds"].items() if v is not None)
+                 + ".")
+    if "accuracy" in r:
+        lines += ["", "| accuracy on real_dev.jsonl (complaint rows) | cause macro-F1 | recovery F1 | "
+                      "phone_menu_delay | missing_rep | faulty_device | lack_of_information |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, v in r["accuracy"].items():
+            lines.append(f"| {name} | {v['cause_macro_f1']:.3f} | {v['recovery_f1']:.3f} | {v['phone_menu_delay']:.3f} "
+                         f"| {v['missing_rep']:.3f} | {v['faulty_device']:.3f} | {v['lack_of_information']:.3f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
