@@ -53,7 +53,8 @@ def _cmd_train(args) -> int:
     from .evaluate import format_report
     from .train import train
 
-    card, problems = train(args.corpus, args.output, evals=args.eval or (), cv=args.cv, seed=args.seed)
+    card, problems = train(args.corpus, args.output, evals=args.eval or (), cv=args.cv, seed=args.seed,
+                           n_jobs=args.jobs)
     _print_problems(problems)
     cv = card["cv_metrics"] or {}
     print(f"trained on {card['training_data']['records']:,} records in {card['train_seconds']}s → {args.output}",
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--eval", action="append", help="labelled file to score after training (repeatable)")
     tr.add_argument("--cv", type=int, default=5, help="folds for thresholds and CV metrics (0: none)")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--jobs", type=int, default=-1, help="processes for the CV folds (default: all cores)")
     tr.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="score a model on labelled data (complaint rows)")

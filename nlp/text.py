@@ -84,6 +84,10 @@ def _morph():
 
 
 _VERB_FORMS = {"past": "+past", "futr": "+futr", "pres": "+pres"}
+# Abbreviations pymorphy3 would misread («мин» → «мина»).
+ABBREVIATIONS = {"мин": "минута", "сек": "секунда", "ч": "час", "руб": "рубль", "р": "рубль",
+                 "тп": "техподдержка", "лк": "кабинет", "смс": "смс", "sms": "смс", "зп": "зарплата",
+                 "сим": "симка", "симку": "симка", "симки": "симка", "инет": "интернет", "тех": "технический"}
 
 
 def lemma(word: str, verb_forms: bool = False) -> str:
@@ -95,6 +99,8 @@ def lemma(word: str, verb_forms: bool = False) -> str:
     >>> lemma("перезвонили"), lemma("перезвонили", True), lemma("верните", True), lemma("вернут", True)
     ('перезвонить', 'перезвонить+past', 'вернуть+impr', 'вернуть+futr')
     """
+    if word in ABBREVIATIONS:
+        return ABBREVIATIONS[word]
     p = _morph().parse(word)[0]
     base = p.normal_form.replace("ё", "е")
     if verb_forms and p.tag.POS == "VERB":
@@ -166,10 +172,10 @@ class RussianPreprocessor(TransformerMixin, BaseEstimator):
     never output.
 
     >>> RussianPreprocessor().transform(["Мне так и не перезвонили!"])
-    [['я', 'так', 'и', 'не_перезвонить', '!']]
+    [['я', 'так', 'и', 'не_перезвонить+past', '!']]
     """
 
-    def __init__(self, negation: bool = True, verb_forms: bool = False, chunk_cache_size: int = 262_144,
+    def __init__(self, negation: bool = True, verb_forms: bool = True, chunk_cache_size: int = 262_144,
                  lemma_cache_size: int = 131_072):
         self.negation = negation
         self.verb_forms = verb_forms
@@ -200,7 +206,7 @@ class RussianPreprocessor(TransformerMixin, BaseEstimator):
         """Token list of one text.
 
         >>> RussianPreprocessor().tokens("Робот не соединяет с оператором")
-        ['робот', 'не_соединять', 'с', 'оператор']
+        ['робот', 'не_соединять+pres', 'с', 'оператор']
         """
         tokens = list(chain.from_iterable(map(self._chunker(), normalize(text).split())))
         if self.negation and not _NEGATIONS.isdisjoint(tokens):

@@ -65,5 +65,5 @@ def test_explain_shows_the_features_that_pushed(shipped):
     e = shipped.explain("Мне так и не перезвонили")
     assert set(e) == set(CAUSES) | {"recovery"}
     names = [f for f, _ in e["missing_rep"]["features"]]
-    assert any("не_перезвонить" in n for n in names)
+    assert any("не_перезвонить+past" in n for n in names)
     assert shipped.explain("")["recovery"]["status"] == "empty_text"

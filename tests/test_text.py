@@ -12,19 +12,29 @@ def prep():
 
 
 def test_negation_is_bound_to_the_next_lemma(prep):
-    assert "не_перезвонить" in prep.tokens("Мне так и не перезвонили")
-    assert "перезвонить" not in prep.tokens("Мне так и не перезвонили")
-    assert "перезвонить" in prep.tokens("Мне перезвонили")
-    assert "не_перезвонить" not in prep.tokens("Мне перезвонили")
+    assert "не_перезвонить+past" in prep.tokens("Мне так и не перезвонили")
+    assert "перезвонить+past" not in prep.tokens("Мне так и не перезвонили")
+    assert "перезвонить+past" in prep.tokens("Мне перезвонили")
+    assert "не_перезвонить+past" not in prep.tokens("Мне перезвонили")
     assert "ни_раз" in prep.tokens("ни разу не ответили")
 
 
 def test_negation_can_be_switched_off(prep):
-    assert RussianPreprocessor(negation=False).tokens("не перезвонили") == ["не", "перезвонить"]
+    assert RussianPreprocessor(negation=False).tokens("не перезвонили") == ["не", "перезвонить+past"]
 
 
 def test_negation_before_punctuation_stays_a_word(prep):
-    assert prep.tokens("а я говорю не!") == ["а", "я", "говорить", "не", "!"]
+    assert prep.tokens("а я говорю не!") == ["а", "я", "говорить+pres", "не", "!"]
+
+
+def test_verb_tense_and_mood_survive_lemmatisation(prep):
+    done, demand, promise = (prep.tokens(t)[-1] for t in ("деньги вернули", "деньги верните", "деньги вернут"))
+    assert (done, demand, promise) == ("вернуть+past", "вернуть+impr", "вернуть+futr")
+    assert RussianPreprocessor(verb_forms=False).tokens("деньги вернули") == ["деньга", "вернуть"]
+
+
+def test_abbreviations_pymorphy_would_misread(prep):
+    assert prep.tokens("ждал 20 мин") == ["ждать+past", "_num_", "минута"]
 
 
 def test_yo_is_folded_in_text_and_lemmas(prep):
