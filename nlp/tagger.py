@@ -157,8 +157,8 @@ class ComplaintTagger:
         P, statuses = self.score_parallel(texts, n_jobs=n_jobs, batch_size=batch_size)
         causes, recovery = self.decide(P)
         names = list(CAUSES) + ["recovery"]
-        return [TagResult(c, r, {n: round(float(v), 4) for n, v in zip(names, row)}, s)
-                for c, r, row, s in zip(causes, recovery, P, statuses)]
+        return [TagResult(c, r, dict(zip(names, row)), s)
+                for c, r, row, s in zip(causes, recovery, P.round(4).tolist(), statuses)]
 
     def tag_frame(self, df: pd.DataFrame, text_column: str = "text", n_jobs: int = 1) -> pd.DataFrame:
         """A copy of ``df`` with the label columns appended (original columns first, unchanged).

@@ -37,6 +37,8 @@ _NUMBERS = re.compile(
     r"|(?P<num>\d+(?:[.,]\d+)*))"
 )
 _DIGIT = re.compile(r"\d")
+# one scan tells whether any of the patterns above can match at all (most texts: none can)
+_TRIGGER = re.compile("|".join(re.escape(n) for needles, *_ in _PATTERNS for n in needles))
 PLACEHOLDERS = frozenset([p.strip() for *_, p in _PATTERNS] + [f"_{g}_" for g in _NUMBERS.groupindex])
 
 
@@ -57,9 +59,10 @@ def normalize(text: str) -> str:
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     text = text.lower().replace("ё", "е")
-    for needles, pattern, placeholder in _PATTERNS:
-        if any(n in text for n in needles):
-            text = pattern.sub(placeholder, text)
+    if _TRIGGER.search(text):
+        for needles, pattern, placeholder in _PATTERNS:
+            if any(n in text for n in needles):
+                text = pattern.sub(placeholder, text)
     if _DIGIT.search(text):
         text = _NUMBERS.sub(_number_placeholder, text)
     return text
@@ -123,6 +126,12 @@ def chunk_tokens(chunk: str, lemmatize=lemma) -> tuple[str, ...]:
     if chunk in PLACEHOLDERS:
         # normalize() pads placeholders with spaces, so each is a chunk of its own
         return (chunk,)
+    # Most chunks are a bare word, or a word and one punctuation mark: razdel
+    # would return exactly that, so skip it (it is the slow part of a miss).
+    if chunk.isalpha():
+        return (lemmatize(chunk),)
+    if chunk[:-1].isalpha() and _is_punct(chunk[-1]):
+        return (lemmatize(chunk[:-1]),) + (("?",) if chunk[-1] == "?" else ("!",) if chunk[-1] == "!" else ())
     out: list[str] = []
     for tok in tokenize(chunk):
         t = tok.text

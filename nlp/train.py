@@ -48,7 +48,7 @@ def train(corpus: Iterable[str | Path], output: str | Path, evals: Iterable[str 
         evaluations[Path(path).name] = evaluate_model(model, edf)
     card = {
         "training_data": {
-            "files": [str(f) for f in files],
+            "files": [f.name for f in files],
             "sha256": files_sha256(files),
             "bytes": sum(f.stat().st_size for f in files),
             "records": int(len(df)),

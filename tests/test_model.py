@@ -97,3 +97,22 @@ def test_matching_versions_do_not_warn(model_copy):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_model(model_copy)
+
+
+def test_fast_paths_match_scikit_learn(shipped):
+    """The bulk TF-IDF counting and the stacked regressions give scikit-learn's numbers."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from nlp.text import RussianPreprocessor
+
+    df, _ = read_labelled(["corpora"])
+    model = shipped.model
+    docs = model.preprocessor_.transform(df["text"].tolist()[:400] + ["", "zzz"])
+    features = model.head_.named_steps["features"]
+    for name, fast in features.transformer_list:
+        slow = TfidfVectorizer(**fast.get_params())
+        slow.vocabulary_, slow._tfidf, slow.fixed_vocabulary_ = fast.vocabulary_, fast._tfidf, True
+        assert abs(fast.transform(docs) - slow.transform(docs)).max() < 1e-6, name
+    assert np.allclose(model.predict_proba_docs(docs), model.head_.predict_proba(docs))
+    cached = RussianPreprocessor()
+    assert cached.transform(["Приложение, вылетает!"]) == [["приложение", "вылетать+pres", "!"]]
