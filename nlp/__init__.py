@@ -10,17 +10,30 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .corpus import check_corpus, label_matrix, read_labelled
-from .evaluate import score
-from .labels import CAUSES, DISPLAY_RU, LABELS, OTHER
-from .model import ComplaintClassifier
-from .persist import ModelError, load_model, save_model
-from .tagger import ComplaintTagger, TagResult
-from .text import NgramAnalyzer, RussianPreprocessor, normalize
-from .train import train
+# Names load on first use (PEP 562): `from nlp import ComplaintTagger` should not
+# pay for pandas, metrics or training code; cold start is a benchmark target.
+_EXPORTS = {
+    "check_corpus": "corpus", "label_matrix": "corpus", "read_labelled": "corpus",
+    "score": "evaluate",
+    "CAUSES": "labels", "DISPLAY_RU": "labels", "LABELS": "labels", "OTHER": "labels",
+    "ComplaintClassifier": "model",
+    "ModelError": "persist", "load_model": "persist", "save_model": "persist",
+    "ComplaintTagger": "tagger", "TagResult": "tagger",
+    "NgramAnalyzer": "text", "RussianPreprocessor": "text", "normalize": "text",
+    "train": "train",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "CAUSES", "DISPLAY_RU", "LABELS", "OTHER",
-    "ComplaintClassifier", "ComplaintTagger", "ModelError", "NgramAnalyzer", "RussianPreprocessor", "TagResult",
-    "check_corpus", "label_matrix", "load_model", "normalize", "read_labelled", "save_model", "score", "train",
-]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        from importlib import import_module
+
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'nlp' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

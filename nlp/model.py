@@ -12,7 +12,6 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
 from sklearn.model_selection import KFold
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -26,6 +25,8 @@ _GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 
 def best_thresholds(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
     """Per column, the probability cut-off with the best F1 (ties: the one nearest 0.5)."""
+    from sklearn.metrics import f1_score
+
     out = np.full(Y.shape[1], 0.5)
     for j in range(Y.shape[1]):
         if Y[:, j].min() == Y[:, j].max():
@@ -308,6 +309,8 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
                 delayed(_fit_fold)(self._head(), docs, Y, train, test) for train, test in folds)
             for (_, test), probs in zip(folds, fold_probs):
                 P[test] = probs
+            from sklearn.metrics import f1_score
+
             scored = np.ones(len(Y), bool) if is_complaint is None else np.asarray(is_complaint, bool)
             Y, P = Y[scored], P[scored]
             self.thresholds_ = best_thresholds(Y, P)

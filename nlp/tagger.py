@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 
 from .labels import ATTEMPTED, CAUSES, NOT_ATTEMPTED, OTHER
 from .model import ComplaintClassifier
@@ -48,7 +48,8 @@ def text_status(text: object, max_chars: int = MAX_CHARS) -> tuple[str, str]:
     >>> text_status("My router is broken")[0]
     'not_russian'
     """
-    if text is None or (isinstance(text, float) and math.isnan(text)) or text is pd.NA:
+    pd = sys.modules.get("pandas")  # pandas.NA exists only where pandas was imported
+    if text is None or (isinstance(text, float) and math.isnan(text)) or (pd is not None and text is pd.NA):
         return EMPTY, ""
     s = text if isinstance(text, str) else str(text)
     if not s.strip():
@@ -134,8 +135,10 @@ class ComplaintTagger:
         recovery = [ATTEMPTED if h else NOT_ATTEMPTED for h in hits[:, 4]]
         return causes, recovery
 
-    def columns(self, P: np.ndarray, statuses: list[str]) -> pd.DataFrame:
+    def columns(self, P: np.ndarray, statuses: list[str]) -> "pd.DataFrame":
         """The output columns of a tagged table, from :meth:`score`'s results."""
+        import pandas as pd
+
         causes, recovery = self.decide(P)
         out = {"root_causes": causes}
         out.update({f"p_{c}": np.round(P[:, j], 4) for j, c in enumerate(CAUSES)})
@@ -160,9 +163,10 @@ class ComplaintTagger:
         return [TagResult(c, r, dict(zip(names, row)), s)
                 for c, r, row, s in zip(causes, recovery, P.round(4).tolist(), statuses)]
 
-    def tag_frame(self, df: pd.DataFrame, text_column: str = "text", n_jobs: int = 1) -> pd.DataFrame:
+    def tag_frame(self, df: "pd.DataFrame", text_column: str = "text", n_jobs: int = 1) -> "pd.DataFrame":
         """A copy of ``df`` with the label columns appended (original columns first, unchanged).
 
+        >>> import pandas as pd
         >>> out = ComplaintTagger.load().tag_frame(pd.DataFrame({"text": ["Банкомат съел карту"]}))
         >>> list(out.columns)[:3]
         ['text', 'root_causes', 'p_phone_menu_delay']
@@ -170,6 +174,8 @@ class ComplaintTagger:
         if text_column not in df.columns:
             raise KeyError(f"no column {text_column!r}; columns are {list(df.columns)}")
         P, statuses = self.score_parallel(df[text_column].tolist(), n_jobs=n_jobs)
+        import pandas as pd
+
         tags = self.columns(P, statuses)
         tags.index = df.index
         return pd.concat([df, tags], axis=1)
