@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .corpus import Problem, corpus_files, corpus_stats, files_sha256, label_matrix, read_labelled
-from .evaluate import score
+from .evaluate import bootstrap, score
 from .model import ComplaintClassifier
 from .persist import save_model
 
@@ -23,7 +23,11 @@ def evaluate_model(model: ComplaintClassifier, df: pd.DataFrame) -> dict:
     """:func:`nlp.evaluate.score` of ``model`` on the complaint rows of ``df``."""
     rows = complaint_rows(df)
     pred = model.predict(rows["text"].tolist()) if len(rows) else np.zeros((0, 5))
-    return score(label_matrix(rows), pred)
+    y = label_matrix(rows)
+    metrics = score(y, pred)
+    if len(rows):
+        metrics["ci95"] = bootstrap(y, pred)
+    return metrics
 
 
 def train(corpus: Iterable[str | Path], output: str | Path, evals: Iterable[str | Path] = (),
