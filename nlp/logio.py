@@ -238,17 +238,23 @@ class LogReader:
         try:
             it = wb.worksheets[0].iter_rows(values_only=True)
             next(it, None)  # header
-            rows, width = [], len(self.columns)
-            for values in it:
+            rows, rejects, width = [], [], len(self.columns)
+            for n, values in enumerate(it, 2):
+                extra = [v for v in values[width:] if v is not None]
                 values = list(values[:width]) + [None] * (width - len(values))
+                if extra:
+                    # cells right of the header have no column to go to: report the row, do not cut it
+                    rejects.append(Reject(n, f"{len(extra)} filled cell(s) right of the last header column",
+                                          "\t".join("" if v is None else str(v) for v in values + extra)))
+                    continue
                 if all(v is None for v in values):
                     continue
                 rows.append(values)
                 if len(rows) >= chunk_size:
-                    yield pd.DataFrame(rows, columns=self.columns, dtype=object), []
-                    rows = []
-            if rows:
-                yield pd.DataFrame(rows, columns=self.columns, dtype=object), []
+                    yield pd.DataFrame(rows, columns=self.columns, dtype=object), rejects
+                    rows, rejects = [], []
+            if rows or rejects:
+                yield pd.DataFrame(rows, columns=self.columns, dtype=object), rejects
         finally:
             wb.close()
 
@@ -261,8 +267,7 @@ class LogReader:
 
 
 def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
-    df = pd.DataFrame.from_records(rows)
-    return df.reindex(columns=list(dict.fromkeys(columns + list(df.columns))))
+    return pd.DataFrame.from_records(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
 
 
 def _csv_records(feed: _LineFeed, delimiter: str):
@@ -335,9 +340,10 @@ def open_log(path: str | Path, encoding: str | None = None, delimiter: str | Non
             raise LogError(f"{path}: no header row; the first line must name the columns")
         reader.columns = [c.strip() for c in header[1]]
     elif fmt == "jsonl":
+        # every key of every record: a key first seen on row 900,000 still needs its column
         keys: dict[str, None] = {}
         with path.open(encoding="utf-8-sig", errors="replace") as f:
-            for i, line in zip(range(1000), f):
+            for line in f:
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError:
@@ -345,7 +351,7 @@ def open_log(path: str | Path, encoding: str | None = None, delimiter: str | Non
                 if isinstance(rec, dict):
                     keys.update(dict.fromkeys(rec))
         if not keys:
-            raise LogError(f"{path}: no JSON object among the first lines; expected one object per line")
+            raise LogError(f"{path}: no JSON object in the file; expected one object per line")
         reader.columns = list(keys)
     elif fmt == "xlsx":
         wb = _open_workbook(path)

@@ -101,10 +101,19 @@ def lemma(word: str, verb_forms: bool = False) -> str:
 
     >>> lemma("перезвонили"), lemma("перезвонили", True), lemma("верните", True), lemma("вернут", True)
     ('перезвонить', 'перезвонить+past', 'вернуть+impr', 'вернуть+futr')
+    >>> lemma("приложени")  # unknown to the dictionary: kept as written
+    'приложени'
+
     """
     if word in ABBREVIATIONS:
         return ABBREVIATIONS[word]
-    p = _morph().parse(word)[0]
+    morph = _morph()
+    if not morph.word_is_known(word):
+        # pymorphy3's guess for an unknown word (mostly typos: «приложени» → «приложенить»)
+        # costs 5× a dictionary lookup and is usually wrong; the word itself, with its
+        # character n-grams, is the better feature
+        return word
+    p = morph.parse(word)[0]
     base = p.normal_form.replace("ё", "е")
     if verb_forms and p.tag.POS == "VERB":
         if p.tag.mood == "impr":

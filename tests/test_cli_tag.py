@@ -67,6 +67,33 @@ def test_jsonl_in_and_out_with_a_broken_line(cli, tmp_path):
     assert rejects["line"].tolist() == ["2", "3"]
 
 
+def test_jsonl_keys_first_seen_late_get_a_column(cli, tmp_path):
+    lines = [json.dumps({"id": i, "text": "Курьер не приехал"}, ensure_ascii=False) for i in range(30)]
+    lines.append(json.dumps({"id": 30, "text": "Роутер сломался", "Канал": "чат"}, ensure_ascii=False))
+    (tmp_path / "log.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, _, err = cli("tag", tmp_path / "log.jsonl", "-o", tmp_path / "out.csv", "--chunk-size", "10")
+    assert code == 0, err
+    out = read_out_csv(tmp_path / "out.csv")
+    assert list(out.columns[:3]) == ["id", "text", "Канал"]
+    assert out["Канал"].tolist() == [""] * 30 + ["чат"]
+
+
+def test_xlsx_cells_beyond_the_header_are_kept(cli, tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["id", "text"])
+    ws.append([1, "Не дозвониться"])
+    ws.append([2, "Банкомат съел карту", "лишняя ячейка"])
+    wb.save(tmp_path / "log.xlsx")
+    code, _, err = cli("tag", tmp_path / "log.xlsx", "-o", tmp_path / "out.csv")
+    assert code == 0, err
+    out = read_out_csv(tmp_path / "out.csv")
+    assert out["id"].tolist() == ["1", "2"]
+    assert out["column_3"].tolist() == ["", "лишняя ячейка"]  # an unnamed column gets a name, not cut
+
+
 def test_xlsx_in_and_out(cli, tmp_path):
     df = pd.DataFrame({"№": [1, 2, 3], "Комментарий клиента": ["Роутер сломался", "@all +1", None],
                        "Дата": ["2025-01-02", "2025-02-03", "2025-02-04"]})
