@@ -94,7 +94,9 @@ def tag_file(tagger: ComplaintTagger, input_path: str | Path, output_path: str |
             if c is not None and c not in reader.columns:
                 raise LogError(f"no column {c!r} to group the report by; columns are {reader.columns}")
 
-    writer = LogWriter(dst, out_fmt, delimiter=reader.delimiter or ";")
+    # CSV out keeps the input's delimiter (Russian Excel expects «;» otherwise); .tsv means tab
+    delimiter = "\t" if dst.suffix.lower() == ".tsv" else reader.delimiter or ";"
+    writer = LogWriter(dst, out_fmt, delimiter=delimiter)
     rejects = RejectWriter(rejects_path(dst))
     summary = Summary(output=str(dst), encoding=reader.encoding)
     start = time.perf_counter()

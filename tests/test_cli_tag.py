@@ -31,6 +31,13 @@ def test_detect_cp1251_and_koi8r():
     assert logio.detect_encoding(text.encode("utf-8")) == "utf-8"
 
 
+def test_tsv_output_is_tab_separated(cli, tmp_path):
+    src = write_csv(tmp_path / "log.csv", delimiter=";")
+    assert cli("tag", src, "-o", tmp_path / "out.tsv")[0] == 0
+    out = read_out_csv(tmp_path / "out.tsv", "\t")
+    assert out["root_causes"][0] == "phone_menu_delay" and len(out) == len(ROWS)
+
+
 def test_tsv_by_extension(cli, tmp_path):
     src = write_csv(tmp_path / "log.tsv", delimiter="\t")
     code, _, err = cli("tag", src, "-o", tmp_path / "out.jsonl")
