@@ -44,12 +44,12 @@ def _fit_fold(head: Pipeline, docs, Y, train, test) -> np.ndarray:
 
 
 class TokenTfidfVectorizer(TfidfVectorizer):
-    """``TfidfVectorizer`` for token lists whose ``transform`` counts in bulk.
+    """``TfidfVectorizer`` for token lists whose ``transform`` counts with arrays.
 
-    Fitting is scikit-learn's own. ``transform`` looks every n-gram up with one
-    C-level ``map`` and lets scipy sum duplicates, instead of the per-feature
-    Python counting loop of ``CountVectorizer``: the same matrix, about twice
-    as fast, and this is the hot path of tagging.
+    Fitting is scikit-learn's own. ``transform`` is the hot path of tagging:
+    instead of ``CountVectorizer``'s per-feature Python loop it numbers each
+    distinct token once (:class:`WordTable`, :class:`CharTable`) and counts
+    with NumPy/SciPy. The matrix is the same (a test compares them).
     """
 
     def transform(self, raw_documents):
@@ -83,15 +83,15 @@ class _TokenTable:
     Tagging spends its time turning token lists into feature counts. Each
     distinct token gets a number once; after that a batch of documents is an
     array of numbers, and every count is computed by NumPy/SciPy in C. The
-    table is bounded: past ``max_tokens`` it starts afresh from the tokens of
-    the vocabulary, so their numbers never change.
+    table is bounded: past ``max_tokens`` tokens beyond the vocabulary's own it
+    starts afresh from the vocabulary's tokens, whose numbers never change.
     """
 
     def __init__(self, vocabulary: dict[str, int], dtype=np.float32, max_tokens: int = 400_000):
         self.vocabulary = vocabulary
         self.dtype = dtype
         self.known = list(dict.fromkeys(t for f in vocabulary for t in self._parts(f)))
-        self.max_tokens = max(max_tokens, 2 * len(self.known))
+        self.max_tokens = len(self.known) + max_tokens
         self._reset()
 
     @staticmethod
@@ -113,11 +113,13 @@ class _TokenTable:
         missing = np.flatnonzero(ids < 0)
         if len(missing):
             new = list(dict.fromkeys(flat[k] for k in missing))
-            if len(self.index) + len(new) > self.max_tokens:
+            if len(self.index) + len(new) <= self.max_tokens:
+                self._grow(new)
+                ids[missing] = [self.index[flat[k]] for k in missing]
+            else:  # start afresh: numbers of tokens added earlier are gone, so number the batch again
                 self._reset()
-                new = [t for t in new if t not in self.index]
-            self._grow(new)
-            ids[missing] = [self.index[flat[k]] for k in missing]
+                self._grow([t for t in dict.fromkeys(flat) if t not in self.index])
+                ids = np.fromiter(map(self.index.__getitem__, flat), dtype=np.int64, count=len(flat))
         indptr = np.zeros(len(docs) + 1, dtype=np.int64)
         np.cumsum([len(d) for d in docs], out=indptr[1:])
         return ids, indptr

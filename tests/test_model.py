@@ -116,3 +116,19 @@ def test_fast_paths_match_scikit_learn(shipped):
     assert np.allclose(model.predict_proba_docs(docs), model.head_.predict_proba(docs))
     cached = RussianPreprocessor()
     assert cached.transform(["Приложение, вылетает!"]) == [["приложение", "вылетать+pres", "!"]]
+
+
+@pytest.mark.parametrize("kind", ["words", "chars"])
+def test_token_tables_that_start_afresh_count_the_same(shipped, kind):
+    """A bounded table that overflows mid-stream must give the same counts as an unbounded one."""
+    from nlp.model import CharTable, WordTable
+
+    df, _ = read_labelled(["corpora"])
+    docs = shipped.model.preprocessor_.transform(df["text"].tolist()[:300])
+    vec = dict(shipped.model.head_.named_steps["features"].transformer_list)[kind]
+    make = (lambda n: WordTable(vec.vocabulary_, max_tokens=n)) if kind == "words" else \
+        (lambda n: CharTable(vec.vocabulary_, vec.analyzer.grams, max_tokens=n))
+    big, small = make(10**6), make(50)
+    for batch in (docs[:100], docs[100:200], docs[200:]):
+        assert abs(big.counts(batch) - small.counts(batch)).max() == 0
+    assert len(small.index) < len(big.index)  # the small one really did start afresh
