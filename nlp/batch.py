@@ -1,7 +1,6 @@
 """Tagging a whole log file: stream chunks in, tag them, write them out, count everything."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections import Counter, deque
@@ -12,7 +11,7 @@ import pandas as pd
 
 from .logio import LogError, LogWriter, RejectWriter, find_column, log_format, open_log
 from .report import ReportBuilder
-from .tagger import ComplaintTagger, _score_in_worker, worker_pool
+from .tagger import ComplaintTagger, _score_in_worker, resolve_jobs, worker_pool
 
 OUTPUT_COLUMNS = ("root_causes", "recovery", "p_recovery", "tag_status")
 
@@ -101,6 +100,7 @@ def tag_file(tagger: ComplaintTagger, input_path: str | Path, output_path: str |
     summary = Summary(output=str(dst), encoding=reader.encoding)
     start = time.perf_counter()
     bar = _progress_bar(reader, progress)
+    jobs = resolve_jobs(jobs)
     pool = worker_pool(tagger, jobs) if jobs > 1 else None
     try:
         chunks = reader.chunks(chunk_size)
@@ -185,6 +185,3 @@ def report_file(tagged_path: str | Path, output: str | Path, *, text_column: str
     builder.write(output, title=f"Complaint root causes — {Path(tagged_path).name}")
     return builder
 
-
-def default_jobs() -> int:
-    return max(1, os.cpu_count() or 1)

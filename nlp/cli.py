@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import warnings
@@ -21,9 +20,8 @@ def _cmd_tag(args) -> int:
         raise _Fail(f"{args.report} already exists; pass --force to overwrite it")
     tagger = ComplaintTagger.load(args.model)
     builder = ReportBuilder(by=args.by, by_month=args.by_month) if args.report else None
-    jobs = (os.cpu_count() or 1) if args.jobs in (0, -1) else args.jobs
     summary = tag_file(tagger, args.input, args.output, text_column=args.text_column, id_column=args.id_column,
-                       chunk_size=args.chunk_size, jobs=jobs, force=args.force, encoding=args.encoding,
+                       chunk_size=args.chunk_size, jobs=args.jobs, force=args.force, encoding=args.encoding,
                        delimiter=args.delimiter, report=builder)
     if builder is not None:
         builder.write(args.report, title=f"Complaint root causes — {Path(args.input).name}")
@@ -174,14 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so temporary outputs are removed on the way out
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    if not args.debug:
-        warnings.simplefilter("default")
-        warnings.formatwarning = lambda msg, cat, *a, **k: f"complaints: warning: {msg}\n"
     from .logio import LogError
     from .persist import ModelError
 
     try:
-        return args.func(args)
+        with warnings.catch_warnings():  # restores the caller's warning setup on the way out
+            if not args.debug:
+                warnings.simplefilter("default")
+                warnings.showwarning = lambda msg, *a, **k: print(f"complaints: warning: {msg}", file=sys.stderr)
+            return args.func(args)
     except KeyboardInterrupt:
         print("complaints: interrupted; no output was written", file=sys.stderr)
         return 130

@@ -9,9 +9,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from .labels import ATTEMPTED, CAUSES, NOT_ATTEMPTED, OTHER
 from .model import ComplaintClassifier
@@ -105,25 +108,16 @@ class ComplaintTagger:
             P[idx] = self.model.predict_proba([checked[i][1] for i in idx])
         return P, statuses
 
-    def score_parallel(self, texts: Sequence[object], n_jobs: int = 1, batch_size: int = 2_000,
-                       progress: Callable[[int], object] | None = None) -> tuple[np.ndarray, list[str]]:
+    def score_parallel(self, texts: Sequence[object], n_jobs: int = 1,
+                       batch_size: int = 2_000) -> tuple[np.ndarray, list[str]]:
         """:meth:`score` over batches, on ``n_jobs`` processes (-1: all cores)."""
-        if n_jobs in (-1, 0):
-            n_jobs = os.cpu_count() or 1
+        n_jobs = resolve_jobs(n_jobs)
         batches = [texts[i:i + batch_size] for i in range(0, len(texts), batch_size)]
         if n_jobs <= 1 or len(batches) <= 1:
-            parts = []
-            for b in batches:
-                parts.append(self.score(b))
-                if progress:
-                    progress(len(b))
+            parts = [self.score(b) for b in batches]
         else:
-            parts = []
             with worker_pool(self, n_jobs) as pool:
-                for b, part in zip(batches, pool.map(_score_in_worker, batches)):
-                    parts.append(part)
-                    if progress:
-                        progress(len(b))
+                parts = list(pool.map(_score_in_worker, batches))
         if not parts:
             return np.zeros((0, len(CAUSES) + 1)), []
         return np.vstack([p for p, _ in parts]), [s for _, ss in parts for s in ss]
@@ -198,6 +192,11 @@ class ComplaintTagger:
                           "decision": bool(P[j] >= self.thresholds[j]), "status": status,
                           "features": [(f, round(w, 4)) for f, w in weights[:top]]}
         return out
+
+
+def resolve_jobs(n_jobs: int) -> int:
+    """``-1`` or ``0`` → every core; anything else as given."""
+    return (os.cpu_count() or 1) if n_jobs in (-1, 0) else n_jobs
 
 
 def _init_worker(tagger: ComplaintTagger) -> None:
