@@ -38,9 +38,32 @@ def best_thresholds(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
     return out
 
 
-def _fit_fold(head: Pipeline, docs, Y, train, test) -> np.ndarray:
+def pool_recovery(predict, docs: list[list[str]], window: int | None) -> np.ndarray:
+    """``predict(docs)``, with recovery the maximum over the text and its windows of ``window`` tokens.
+
+    Recovery is an event: one clause («деньги всё-таки вернули») in a long
+    review is enough, and over a whole long text TF-IDF dilutes it. The causes
+    keep the whole-text probability.
+    """
+    P = predict(docs)
+    if not window:
+        return P
+    windows, owner = [], []
+    for i, doc in enumerate(docs):
+        if len(doc) > window:
+            for start in range(0, len(doc), window):
+                windows.append(doc[start:start + window])
+                owner.append(i)
+    if windows:
+        best = np.zeros(len(docs))
+        np.maximum.at(best, owner, predict(windows)[:, -1])
+        P[:, -1] = np.maximum(P[:, -1], best)
+    return P
+
+
+def _fit_fold(head: Pipeline, docs, Y, train, test, window) -> np.ndarray:
     head.fit([docs[i] for i in train], Y[train])
-    return head.predict_proba([docs[i] for i in test])
+    return pool_recovery(head.predict_proba, [docs[i] for i in test], window)
 
 
 class TokenTfidfVectorizer(TfidfVectorizer):
@@ -249,7 +272,8 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
     causes, then recovery). With ``cv`` set, ``fit`` first runs a K-fold
     cross-validation on the training data, picks each label's decision
     threshold for the best out-of-fold F1 and stores those figures in
-    ``cv_scores_``.
+    ``cv_scores_``. ``recovery_window`` (tokens) makes recovery the highest
+    probability over the text and its windows (see :func:`pool_recovery`).
 
     >>> clf = ComplaintClassifier(cv=0, min_df=1).fit(
     ...     ["не дозвониться", "приложение вылетает", "спасибо"], [[1,0,0,0,0],[0,0,1,0,1],[0,0,0,0,0]])
@@ -259,13 +283,14 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, preprocessor: RussianPreprocessor | None = None, ngram_range: tuple[int, int] = (1, 2),
                  min_df: int = 2, max_df: float = 0.5, char_ngrams: tuple[int, int] | None = (2, 5),
-                 C: float = 4.0, class_weight: str | None = "balanced", cv: int = 5, n_jobs: int | None = None,
-                 random_state: int = 0):
+                 recovery_window: int | None = 30, C: float = 4.0, class_weight: str | None = "balanced",
+                 cv: int = 5, n_jobs: int | None = None, random_state: int = 0):
         self.preprocessor = preprocessor
         self.ngram_range = ngram_range
         self.min_df = min_df
         self.max_df = max_df
         self.char_ngrams = char_ngrams
+        self.recovery_window = recovery_window
         self.C = C
         self.class_weight = class_weight
         self.cv = cv
@@ -308,7 +333,8 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             P = np.zeros(Y.shape, dtype=float)
             folds = list(KFold(self.cv, shuffle=True, random_state=self.random_state).split(docs))
             fold_probs = Parallel(n_jobs=self.n_jobs)(
-                delayed(_fit_fold)(self._head(), docs, Y, train, test) for train, test in folds)
+                delayed(_fit_fold)(self._head(), docs, Y, train, test, self.recovery_window)
+                for train, test in folds)
             for (_, test), probs in zip(folds, fold_probs):
                 P[test] = probs
             from sklearn.metrics import f1_score
@@ -331,13 +357,16 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba_docs(self, docs: list[list[str]]) -> np.ndarray:
         """Probabilities (n × 5) for texts already turned into token lists.
 
-        The same numbers as ``head_.predict_proba``, with the five logistic
-        regressions applied as one sparse × dense product (one pass over the
-        features instead of five).
+        The five logistic regressions run as one sparse × dense product (one
+        pass over the features instead of five); recovery is pooled over
+        windows as in :func:`pool_recovery`.
         """
         check_is_fitted(self, "head_")
         if not docs:
             return np.zeros((0, len(self.labels_)))
+        return pool_recovery(self._predict_docs, docs, self.recovery_window)
+
+    def _predict_docs(self, docs: list[list[str]]) -> np.ndarray:
         stacked = self._stacked()
         if stacked is None:  # a label constant in training has no regression to stack
             return self.head_.predict_proba(docs)

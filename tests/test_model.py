@@ -113,7 +113,7 @@ def test_fast_paths_match_scikit_learn(shipped):
         slow = TfidfVectorizer(**fast.get_params())
         slow.vocabulary_, slow._tfidf, slow.fixed_vocabulary_ = fast.vocabulary_, fast._tfidf, True
         assert abs(fast.transform(docs) - slow.transform(docs)).max() < 1e-6, name
-    assert np.allclose(model.predict_proba_docs(docs), model.head_.predict_proba(docs))
+    assert np.allclose(model._predict_docs(docs), model.head_.predict_proba(docs))
     cached = RussianPreprocessor()
     assert cached.transform(["Приложение, вылетает!"]) == [["приложение", "вылетать+pres", "!"]]
 
@@ -132,3 +132,18 @@ def test_token_tables_that_start_afresh_count_the_same(shipped, kind):
     for batch in (docs[:100], docs[100:200], docs[200:]):
         assert abs(big.counts(batch) - small.counts(batch)).max() == 0
     assert len(small.index) < len(big.index)  # the small one really did start afresh
+
+
+def test_recovery_is_pooled_over_windows_of_long_texts():
+    from nlp.model import pool_recovery
+
+    def predict(docs):  # recovery = share of "вернуть+past" tokens; causes = length
+        return np.array([[len(d), 0, 0, 0, d.count("вернуть+past") / max(1, len(d))] for d in docs], float)
+
+    long = ["слово"] * 50 + ["вернуть+past"] * 3 + ["слово"] * 7
+    short = ["вернуть+past", "слово"]
+    P = pool_recovery(predict, [long, short], window=30)
+    assert P[0, 0] == 60  # causes: the whole text
+    assert P[0, 4] == pytest.approx(3 / 30)  # recovery: the window that holds the clause
+    assert P[1, 4] == pytest.approx(0.5)  # short texts as they are
+    assert np.array_equal(pool_recovery(predict, [long], window=None), predict([long]))
