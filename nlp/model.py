@@ -42,15 +42,17 @@ def pool_recovery(predict, docs: list[list[str]], window: int | None) -> np.ndar
     """``predict(docs)``, with recovery the maximum over the text and its windows of ``window`` tokens.
 
     Recovery is an event: one clause («деньги всё-таки вернули») in a long
-    review is enough, and over a whole long text TF-IDF dilutes it. The causes
-    keep the whole-text probability.
+    review is enough, and over a whole long text TF-IDF dilutes it. Texts of
+    up to two windows are left whole (short enough not to dilute, and most
+    of a log), so the extra work falls on long texts only. The causes keep
+    the whole-text probability.
     """
     P = predict(docs)
     if not window:
         return P
     windows, owner = [], []
     for i, doc in enumerate(docs):
-        if len(doc) > window:
+        if len(doc) > 2 * window:
             for start in range(0, len(doc), window):
                 windows.append(doc[start:start + window])
                 owner.append(i)
@@ -272,8 +274,9 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
     causes, then recovery). With ``cv`` set, ``fit`` first runs a K-fold
     cross-validation on the training data, picks each label's decision
     threshold for the best out-of-fold F1 and stores those figures in
-    ``cv_scores_``. ``recovery_window`` (tokens) makes recovery the highest
-    probability over the text and its windows (see :func:`pool_recovery`).
+    ``cv_scores_``. ``recovery_window`` (tokens) makes recovery of a long text
+    the highest probability over the text and its windows (see
+    :func:`pool_recovery`).
 
     >>> clf = ComplaintClassifier(cv=0, min_df=1).fit(
     ...     ["не дозвониться", "приложение вылетает", "спасибо"], [[1,0,0,0,0],[0,0,1,0,1],[0,0,0,0,0]])

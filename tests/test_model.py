@@ -140,10 +140,10 @@ def test_recovery_is_pooled_over_windows_of_long_texts():
     def predict(docs):  # recovery = share of "вернуть+past" tokens; causes = length
         return np.array([[len(d), 0, 0, 0, d.count("вернуть+past") / max(1, len(d))] for d in docs], float)
 
-    long = ["слово"] * 50 + ["вернуть+past"] * 3 + ["слово"] * 7
-    short = ["вернуть+past", "слово"]
+    long = ["слово"] * 50 + ["вернуть+past"] * 3 + ["слово"] * 17
+    short = ["вернуть+past"] + ["слово"] * 59  # two windows at most: left whole
     P = pool_recovery(predict, [long, short], window=30)
-    assert P[0, 0] == 60  # causes: the whole text
+    assert P[0, 0] == 70  # causes: the whole text
     assert P[0, 4] == pytest.approx(3 / 30)  # recovery: the window that holds the clause
-    assert P[1, 4] == pytest.approx(0.5)  # short texts as they are
+    assert P[1, 4] == pytest.approx(1 / 60)
     assert np.array_equal(pool_recovery(predict, [long], window=None), predict([long]))
