@@ -24,7 +24,6 @@ class Summary:
     rejected: int = 0
     status: Counter = field(default_factory=Counter)
     seconds: float = 0.0
-    text_bytes: int = 0
     output: str = ""
     rejects_file: str | None = None
     bad_byte_lines: int = 0
@@ -142,7 +141,6 @@ def tag_file(tagger: ComplaintTagger, input_path: str | Path, output_path: str |
             bar.close()
     summary.seconds = time.perf_counter() - start
     summary.bad_byte_lines = len(reader.bad_byte_lines)
-    summary.text_bytes = reader.size
     return summary
 
 

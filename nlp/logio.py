@@ -214,7 +214,12 @@ class LogReader:
         with self.path.open("rb") as raw:
             for n, data in enumerate(raw, 1):
                 self.progress_bytes += len(data)
-                line = data.decode("utf-8-sig" if n == 1 else "utf-8", errors="replace")
+                try:
+                    line = data.decode("utf-8-sig" if n == 1 else "utf-8")
+                except UnicodeDecodeError as e:
+                    rejects.append(Reject(n, f"not valid UTF-8 (byte {e.start}); JSONL must be UTF-8",
+                                          data.decode("utf-8", errors="replace").rstrip("\r\n")))
+                    continue
                 if not line.strip():
                     continue
                 try:

@@ -63,15 +63,17 @@ def test_broken_csv_rows_go_to_rejects_and_nothing_is_lost(cli, tmp_path):
 
 def test_jsonl_in_and_out_with_a_broken_line(cli, tmp_path):
     src = tmp_path / "log.jsonl"
-    src.write_text('{"id": 1, "message": "Банкомат съел карту", "meta": {"a": 1}}\n{not json\n'
-                   '[1, 2]\n{"id": 3, "message": "Спасибо, всё решили"}\n', encoding="utf-8")
+    src.write_bytes(('{"id": 1, "message": "Банкомат съел карту", "meta": {"a": 1}}\n{not json\n'
+                     '[1, 2]\n{"id": 3, "message": "Спасибо, всё решили"}\n').encode("utf-8")
+                    + '{"id": 4, "message": "Связи нет"}\n'.encode("cp1251"))
     code, _, err = cli("tag", src, "-o", tmp_path / "out.jsonl")
     assert code == 0, err
     recs = [json.loads(l) for l in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in recs] == [1, 3]
     assert recs[0]["meta"] == {"a": 1} and recs[0]["root_causes"] == ["faulty_device"]
     rejects = read_out_csv(tmp_path / "out.rejects.csv")
-    assert rejects["line"].tolist() == ["2", "3"]
+    assert rejects["line"].tolist() == ["2", "3", "5"]
+    assert "not valid UTF-8" in rejects["reason"][2]
 
 
 def test_jsonl_keys_first_seen_late_get_a_column(cli, tmp_path):
