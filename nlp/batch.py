@@ -9,18 +9,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from .labels import CAUSES
 from .logio import LogError, LogWriter, RejectWriter, find_column, log_format, open_log
 from .report import ReportBuilder
 from .tagger import ComplaintTagger, _score_in_worker, resolve_jobs, worker_pool
 
-OUTPUT_COLUMNS = ("root_causes", "recovery", "p_recovery", "tag_status")
+OUTPUT_COLUMNS = ("root_causes", *(f"p_{c}" for c in CAUSES), "recovery", "p_recovery", "tag_status")
 
 
 @dataclass
 class Summary:
     """What a run did: row counts by outcome, time, and where the outputs went."""
 
-    rows_read: int = 0
+    rows_read: int = 0  # every record met, rejected ones included
+    written: int = 0
     rejected: int = 0
     status: Counter = field(default_factory=Counter)
     seconds: float = 0.0
@@ -32,10 +34,10 @@ class Summary:
     def line(self) -> str:
         s = self.status
         rate = self.rows_read / self.seconds if self.seconds else 0.0
-        parts = [f"rows read {self.rows_read:,}", f"tagged {s['ok'] + s['truncated']:,}",
-                 f"empty {s['empty_text']:,}", f"not Russian {s['not_russian']:,}",
-                 f"truncated {s['truncated']:,}", f"rejected {self.rejected:,}",
-                 f"time {self.seconds:.1f}s ({rate:,.0f} rows/s)"]
+        parts = [f"rows read {self.rows_read:,}", f"written {self.written:,}",
+                 f"tagged {s['ok'] + s['truncated']:,}", f"empty {s['empty_text']:,}",
+                 f"not Russian {s['not_russian']:,}", f"truncated {s['truncated']:,}",
+                 f"rejected {self.rejected:,}", f"time {self.seconds:.1f}s ({rate:,.0f} rows/s)"]
         text = "; ".join(parts)
         if self.rejects_file:
             text += f"\nrejected records (with line numbers and reasons): {self.rejects_file}"
@@ -83,7 +85,7 @@ def tag_file(tagger: ComplaintTagger, input_path: str | Path, output_path: str |
     col = find_column(reader.columns, text_column)
     if id_column is not None:
         find_column(reader.columns, id_column, what="id")
-    clash = [c for c in reader.columns if c in OUTPUT_COLUMNS or c.startswith("p_")]
+    clash = [c for c in reader.columns if c in OUTPUT_COLUMNS]
     if clash:
         raise LogError(f"the input already has output column(s) {clash}; rename them or tag the untagged log")
     if report is not None:
@@ -116,7 +118,8 @@ def tag_file(tagger: ComplaintTagger, input_path: str | Path, output_path: str |
             rejects.add(rej)
             if report is not None:
                 report.add(out)
-            summary.rows_read += len(df)
+            summary.rows_read += len(df) + len(rej)
+            summary.written += len(df)
             summary.rejected += len(rej)
             summary.status.update(statuses)
             if bar is not None:

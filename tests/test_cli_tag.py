@@ -58,7 +58,7 @@ def test_broken_csv_rows_go_to_rejects_and_nothing_is_lost(cli, tmp_path):
     assert rejects["line"].tolist() == ["3", "5"]
     assert "unparseable CSV" in rejects["reason"][0] and "3 fields" in rejects["reason"][1]
     assert len(out) + len(rejects) == 5  # rows in = rows out + rejects
-    assert "rejected 2" in err and "out.rejects.csv" in err
+    assert "rows read 5; written 3" in err and "rejected 2" in err and "out.rejects.csv" in err
 
 
 def test_jsonl_in_and_out_with_a_broken_line(cli, tmp_path):
@@ -166,6 +166,14 @@ def test_existing_output_is_refused_without_force(cli, tmp_path):
     assert (tmp_path / "out.csv").read_text(encoding="utf-8") == "keep me"
     assert cli("tag", src, "-o", tmp_path / "out.csv", "--force")[0] == 0
     assert "tag_status" in (tmp_path / "out.csv").read_text(encoding="utf-8-sig")
+
+
+def test_input_that_already_has_output_columns_is_refused(cli, tmp_path):
+    ok = write_csv(tmp_path / "ok.csv", header=("id", "text", "p_value"))
+    assert cli("tag", ok, "-o", tmp_path / "ok_out.csv")[0] == 0
+    tagged = write_csv(tmp_path / "tagged.csv", header=("id", "text", "p_recovery"))
+    code, _, err = cli("tag", tagged, "-o", tmp_path / "out.csv")
+    assert code == 2 and "p_recovery" in err and not (tmp_path / "out.csv").exists()
 
 
 def test_input_is_never_overwritten(cli, tmp_path):
