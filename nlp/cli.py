@@ -109,6 +109,10 @@ class _Fail(Exception):
     pass
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="complaints", description="Russian complaint classifier: root causes and recovery.")
     ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -170,8 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so temporary outputs are removed on the way out
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # kill and a closed terminal unwind like Ctrl-C, so temporary outputs are removed on the way out
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _interrupt)
     from .logio import LogError
     from .persist import ModelError
 

@@ -202,6 +202,26 @@ def test_interrupted_run_leaves_no_output(cli, tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log.csv"]
 
 
+def test_killed_run_leaves_no_output(tmp_path):
+    """A real process, a real SIGTERM mid-run: no output file and no temporary file left."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = write_csv(tmp_path / "log.csv", rows=[(str(i), "Не дозвониться до поддержки", "чат") for i in range(40_000)])
+    proc = subprocess.Popen([sys.executable, "-m", "nlp.cli", "tag", str(src), "-o", str(tmp_path / "out.csv"),
+                             "--chunk-size", "500"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not any(p.name.startswith(".out.csv.partial") for p in tmp_path.iterdir()):
+        assert proc.poll() is None and time.time() < deadline, "the run ended before it could be interrupted"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    assert "interrupted" in proc.stderr.read()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.csv"]
+
+
 @pytest.mark.parametrize("setup, args, message", [
     (lambda d: None, ["missing.csv"], "no such file"),
     (lambda d: (d / "empty.csv").write_bytes(b""), ["empty.csv"], "the file is empty"),
