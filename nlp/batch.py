@@ -90,9 +90,7 @@ def tag_file(tagger: ComplaintTagger, input_path: str | Path, output_path: str |
         raise LogError(f"the input already has output column(s) {clash}; rename them or tag the untagged log")
     if report is not None:
         report.text_column = col
-        for c in (report.by, report.by_month):
-            if c is not None and c not in reader.columns:
-                raise LogError(f"no column {c!r} to group the report by; columns are {reader.columns}")
+        report.check_columns(reader.columns)
 
     # CSV out keeps the input's delimiter (Russian Excel expects «;» otherwise); .tsv means tab
     delimiter = "\t" if dst.suffix.lower() == ".tsv" else reader.delimiter or ";"
@@ -175,9 +173,7 @@ def report_file(tagged_path: str | Path, output: str | Path, *, text_column: str
     if missing:
         raise LogError(f"{tagged_path}: no column(s) {missing}; report on a file written by `complaints tag`")
     builder = ReportBuilder(text_column=find_column(reader.columns, text_column), by=by, by_month=by_month)
-    for c in (by, by_month):
-        if c is not None and c not in reader.columns:
-            raise LogError(f"no column {c!r} to group the report by; columns are {reader.columns}")
+    builder.check_columns(reader.columns)
     for df, _ in reader.chunks(chunk_size):
         for c in df.columns:
             if c.startswith("p_"):

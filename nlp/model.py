@@ -402,12 +402,13 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         """0/1 decisions (n × 5) at the cross-validated thresholds."""
         return (self.predict_proba(X) >= self.thresholds_).astype(np.int8)
 
-    def feature_weights(self, docs: list[list[str]], label: str) -> list[tuple[str, float]]:
-        """Each feature present in one token list with its push on ``label`` (tf-idf × coef)."""
-        j = self.labels_.index(label)
+    def feature_weights(self, doc: list[str]) -> dict[str, list[tuple[str, float]]]:
+        """Per label, each feature present in one token list with its push on it (tf-idf × coef)."""
         features = self.head_.named_steps["features"]
-        row = sparse.csr_matrix(features.transform(docs))
-        est = self.head_.named_steps["clf"].estimators_[j]
-        coef = np.ravel(getattr(est, "coef_", np.zeros(row.shape[1])))
-        names = features.get_feature_names_out()
-        return [(str(names[k]), float(v * coef[k])) for k, v in zip(row.indices, row.data)]
+        row = sparse.csr_matrix(features.transform([doc]))
+        names = features.get_feature_names_out()[row.indices]
+        out = {}
+        for label, est in zip(self.labels_, self.head_.named_steps["clf"].estimators_):
+            coef = np.ravel(getattr(est, "coef_", np.zeros(row.shape[1])))[row.indices]
+            out[label] = [(str(n), float(w)) for n, w in zip(names, row.data * coef)]
+        return out

@@ -55,6 +55,14 @@ class ReportBuilder:
         self._examples: dict[str, list] = defaultdict(list)
         self._seq = 0
 
+    def check_columns(self, columns: list[str]) -> None:
+        """Refuse grouping by a column the file does not have, before any work is done."""
+        from .logio import LogError
+
+        for c in (self.by, self.by_month):
+            if c is not None and c not in columns:
+                raise LogError(f"no column {c!r} to group the report by; columns are {columns}")
+
     def _group_keys(self, df: pd.DataFrame) -> list[str] | None:
         if self.by_month:
             dates = pd.to_datetime(df[self.by_month], errors="coerce", dayfirst=True, format="mixed")

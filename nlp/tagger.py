@@ -184,9 +184,10 @@ class ComplaintTagger:
         status, clean = text_status(text, self.max_chars)
         docs = self.model.preprocessor_.transform([clean]) if clean else [[]]
         P = self.model.predict_proba_docs(docs)[0] if clean else np.zeros(len(CAUSES) + 1)
+        pushes = self.model.feature_weights(docs[0]) if clean else {}
         out = {}
         for j, label in enumerate(list(CAUSES) + ["recovery"]):
-            weights = self.model.feature_weights(docs, label) if clean else []
+            weights = pushes.get(label, [])
             weights.sort(key=lambda fw: -abs(fw[1]))
             out[label] = {"probability": round(float(P[j]), 4), "threshold": float(self.thresholds[j]),
                           "decision": bool(P[j] >= self.thresholds[j]), "status": status,
