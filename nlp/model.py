@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from itertools import chain, repeat
+from itertools import chain
 from typing import Sequence
 
 import numpy as np
@@ -13,7 +13,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
-from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
@@ -68,168 +67,6 @@ def _fit_fold(head: Pipeline, docs, Y, train, test, window) -> np.ndarray:
     return pool_recovery(head.predict_proba, [docs[i] for i in test], window)
 
 
-class TokenTfidfVectorizer(TfidfVectorizer):
-    """``TfidfVectorizer`` for token lists whose ``transform`` counts with arrays.
-
-    Fitting is scikit-learn's own. ``transform`` is the hot path of tagging:
-    instead of ``CountVectorizer``'s per-feature Python loop it numbers each
-    distinct token once (:class:`WordTable`, :class:`CharTable`) and counts
-    with NumPy/SciPy. The matrix is the same (a test compares them).
-    """
-
-    def transform(self, raw_documents):
-        check_is_fitted(self, "vocabulary_")
-        X = self._table().counts(raw_documents)
-        if self.binary:
-            X.data.fill(1)
-        return self._tfidf.transform(X, copy=False)
-
-    def _table(self) -> "_TokenTable":
-        table = self.__dict__.get("_table_cache")
-        if table is None or table.vocabulary is not self.vocabulary_:
-            if isinstance(self.analyzer, CharNgramAnalyzer):
-                table = CharTable(self.vocabulary_, self.analyzer.grams, self.dtype)
-            elif isinstance(self.analyzer, NgramAnalyzer) and self.analyzer.ngram_range in ((1, 1), (1, 2)):
-                table = WordTable(self.vocabulary_, self.dtype)
-            else:
-                raise ValueError(f"TokenTfidfVectorizer cannot count with {self.analyzer!r}")
-            self.__dict__["_table_cache"] = table
-        return table
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_table_cache", None)
-        return state
-
-
-class _TokenTable:
-    """Distinct tokens numbered as they arrive, so that counting is array work.
-
-    Tagging spends its time turning token lists into feature counts. Each
-    distinct token gets a number once; after that a batch of documents is an
-    array of numbers, and every count is computed by NumPy/SciPy in C. The
-    table is bounded: past ``max_tokens`` tokens beyond the vocabulary's own it
-    starts afresh from the vocabulary's tokens, whose numbers never change.
-    """
-
-    def __init__(self, vocabulary: dict[str, int], dtype=np.float32, max_tokens: int = 400_000):
-        self.vocabulary = vocabulary
-        self.dtype = dtype
-        self.known = list(dict.fromkeys(t for f in vocabulary for t in self._parts(f)))
-        self.max_tokens = len(self.known) + max_tokens
-        self._reset()
-
-    @staticmethod
-    def _parts(feature: str) -> list[str]:
-        return [feature]
-
-    def _reset(self) -> None:
-        self.index: dict[str, int] = {}
-        self._grow(self.known)
-
-    def _grow(self, tokens: list[str]) -> None:
-        for t in tokens:
-            self.index[t] = len(self.index)
-
-    def ids(self, docs) -> tuple[np.ndarray, np.ndarray]:
-        """Token numbers of all documents, flat, and the offsets where each document starts."""
-        flat = list(chain.from_iterable(docs))
-        ids = np.fromiter(map(self.index.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
-        missing = np.flatnonzero(ids < 0)
-        if len(missing):
-            new = list(dict.fromkeys(flat[k] for k in missing))
-            if len(self.index) + len(new) <= self.max_tokens:
-                self._grow(new)
-                ids[missing] = [self.index[flat[k]] for k in missing]
-            else:  # start afresh: numbers of tokens added earlier are gone, so number the batch again
-                self._reset()
-                self._grow([t for t in dict.fromkeys(flat) if t not in self.index])
-                ids = np.fromiter(map(self.index.__getitem__, flat), dtype=np.int64, count=len(flat))
-        indptr = np.zeros(len(docs) + 1, dtype=np.int64)
-        np.cumsum([len(d) for d in docs], out=indptr[1:])
-        return ids, indptr
-
-    def _csr(self, rows, cols, n_docs) -> sparse.csr_matrix:
-        n_features = len(self.vocabulary)
-        keys, counts = np.unique(rows * n_features + cols, return_counts=True)
-        indptr = np.searchsorted(keys, np.arange(n_docs + 1, dtype=np.int64) * n_features)
-        return sparse.csr_matrix((counts.astype(self.dtype), (keys % n_features).astype(np.int32), indptr),
-                                 shape=(n_docs, n_features))
-
-
-class WordTable(_TokenTable):
-    """Unigram and bigram counts: unigrams by table lookup, bigrams by a sorted search of number pairs."""
-
-    _SHIFT = np.int64(1 << 24)
-
-    @staticmethod
-    def _parts(feature: str) -> list[str]:
-        return feature.split(" ")
-
-    def _grow(self, tokens: list[str]) -> None:
-        start = len(self.index)
-        super()._grow(tokens)
-        get = self.vocabulary.get
-        new = np.fromiter((get(t, -1) for t in tokens), dtype=np.int64, count=len(tokens))
-        self.unigram = new if start == 0 else np.concatenate([self.unigram, new])
-        if start == 0:  # the vocabulary's bigrams, as sorted (first, second) number pairs
-            pairs = [(f.split(" "), i) for f, i in self.vocabulary.items() if " " in f]
-            keys = np.array([self.index[a] * self._SHIFT + self.index[b] for (a, b), _ in pairs], dtype=np.int64)
-            order = np.argsort(keys)
-            self.bigram_keys = keys[order]
-            self.bigram_ids = np.array([i for _, i in pairs], dtype=np.int64)[order]
-
-    def counts(self, docs) -> sparse.csr_matrix:
-        ids, indptr = self.ids(docs)
-        n_docs = len(docs)
-        row = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(indptr))
-        uni = self.unigram[ids]
-        keep = uni >= 0
-        rows, cols = [row[keep]], [uni[keep]]
-        if len(self.bigram_keys) and len(ids) > 1:
-            first = np.ones(len(ids), dtype=bool)
-            first[indptr[1:-1][indptr[1:-1] < len(ids)]] = False  # a bigram never spans two documents
-            pair = np.flatnonzero(first[1:])  # positions i with i+1 in the same document
-            keys = ids[pair] * self._SHIFT + ids[pair + 1]
-            pos = np.minimum(np.searchsorted(self.bigram_keys, keys), len(self.bigram_keys) - 1)
-            hit = self.bigram_keys[pos] == keys
-            rows.append(row[pair[hit]])
-            cols.append(self.bigram_ids[pos[hit]])
-        return self._csr(np.concatenate(rows), np.concatenate(cols), n_docs)
-
-
-class CharTable(_TokenTable):
-    """Character n-gram counts: one row of counts per distinct token, one sparse product per batch."""
-
-    def __init__(self, vocabulary, features_of, dtype=np.float32, max_tokens: int = 400_000):
-        self.features_of = features_of
-        super().__init__(vocabulary, dtype, max_tokens)
-
-    @staticmethod
-    def _parts(feature: str) -> list[str]:
-        return []  # char n-grams are not tokens: the table fills with tokens as they come
-
-    def _grow(self, tokens: list[str]) -> None:
-        start = len(self.index)
-        super()._grow(tokens)
-        get = self.vocabulary.get
-        cols: list[int] = []
-        indptr = [0]
-        for tok in tokens:
-            cols.extend(i for i in map(get, self.features_of(tok)) if i is not None)
-            indptr.append(len(cols))
-        rows = sparse.csr_matrix((np.ones(len(cols), dtype=self.dtype), np.asarray(cols, dtype=np.int32),
-                                  np.asarray(indptr, dtype=np.int64)), shape=(len(tokens), len(self.vocabulary)))
-        rows.sum_duplicates()
-        self.matrix = rows if start == 0 else sparse.vstack([self.matrix, rows], format="csr")
-
-    def counts(self, docs) -> sparse.csr_matrix:
-        ids, indptr = self.ids(docs)
-        D = sparse.csr_matrix((np.ones(len(ids), dtype=self.dtype), ids, indptr),
-                              shape=(len(docs), len(self.index)))
-        return (D @ self.matrix).tocsr()
-
-
 class CharNgramAnalyzer:
     """Character n-grams of each token, padded with spaces like scikit-learn's ``char_wb``.
 
@@ -252,7 +89,7 @@ class CharNgramAnalyzer:
     def _grams(self, token: str) -> tuple[str, ...]:
         lo, hi = self.ngram_range
         w = f" {token} "
-        return tuple(w[i:i + n] for n in range(lo, hi + 1) for i in range(len(w) - n + 1))
+        return tuple([w[i:i + n] for n in range(lo, hi + 1) for i in range(len(w) - n + 1)])
 
     def __call__(self, tokens: Sequence[str]) -> list[str]:
         return list(chain.from_iterable(map(self.grams, tokens)))
@@ -265,6 +102,95 @@ class CharNgramAnalyzer:
 
     def __repr__(self) -> str:
         return f"CharNgramAnalyzer({self.ngram_range!r})"
+
+
+class NBWeightedLogisticRegression(ClassifierMixin, BaseEstimator):
+    """Binary logistic regression that penalises a feature less the better it tells the classes apart.
+
+    Before the L2-penalised fit each feature is scaled by the magnitude of its
+    naive-Bayes log-count ratio, as in NBSVM (Wang & Manning, 2012), blended
+    with 1 by ``nb_weight`` (0: plain logistic regression). With a few
+    thousand training texts this keeps rare but telling words («автоответчик»)
+    from being shrunk as hard as common ones. ``coef_`` is given for the
+    unscaled features, so the fitted model predicts as any linear model does.
+
+    >>> clf = NBWeightedLogisticRegression().fit(sparse.csr_matrix([[1., 0], [0, 1], [1, 1]]), [1, 0, 1])
+    >>> clf.predict(sparse.csr_matrix([[1., 0]]))
+    array([1])
+    """
+
+    def __init__(self, nb_weight: float = 0.5, alpha: float = 1.0, C: float = 4.0,
+                 class_weight: str | None = "balanced", random_state: int = 0):
+        self.nb_weight = nb_weight
+        self.alpha = alpha
+        self.C = C
+        self.class_weight = class_weight
+        self.random_state = random_state
+
+    def fit(self, X, y) -> "NBWeightedLogisticRegression":
+        X = sparse.csr_matrix(X)
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        present = X.copy()
+        present.data[:] = 1
+        p = self.alpha + np.asarray(present[y == self.classes_[-1]].sum(axis=0)).ravel()
+        q = self.alpha + np.asarray(present[y != self.classes_[-1]].sum(axis=0)).ravel()
+        r = np.abs(np.log((p / p.sum()) / (q / q.sum())))
+        self.scale_ = 1 + self.nb_weight * (r / r.mean() - 1)
+        # the dual problem is the faster one when features outnumber texts, as here
+        lr = LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear", dual=True,
+                                max_iter=1000, random_state=self.random_state)
+        lr.fit(X @ sparse.diags(self.scale_), y)
+        self.coef_ = lr.coef_ * self.scale_
+        self.intercept_ = lr.intercept_
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        check_is_fitted(self, "coef_")
+        return np.asarray(X @ self.coef_.ravel()).ravel() + self.intercept_[0]
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = expit(self.decision_function(X))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+
+class LabelwiseClassifier(ClassifierMixin, BaseEstimator):
+    """One binary classifier per column of ``Y``, each from its own estimator.
+
+    scikit-learn's ``OneVsRestClassifier`` clones one estimator for every
+    label; here causes and recovery may be set differently. A label constant in
+    training gets a constant probability.
+    """
+
+    def __init__(self, estimators: Sequence[BaseEstimator]):
+        self.estimators = estimators
+
+    def fit(self, X, Y) -> "LabelwiseClassifier":
+        Y = np.asarray(Y)
+        if Y.shape[1] != len(self.estimators):
+            raise ValueError(f"Y has {Y.shape[1]} columns for {len(self.estimators)} estimators")
+        self.estimators_ = [ConstantProbability(float(y[0])) if y.min() == y.max() else clone(est).fit(X, y)
+                            for est, y in zip(self.estimators, Y.T)]
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        return np.column_stack([est.predict_proba(X)[:, -1] for est in self.estimators_])
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X) >= 0.5).astype(np.int8)
+
+
+class ConstantProbability:
+    """The classifier of a label that never (or always) occurred in training."""
+
+    def __init__(self, p: float):
+        self.p = p
+
+    def predict_proba(self, X) -> np.ndarray:
+        return np.tile([1 - self.p, self.p], (X.shape[0], 1))
 
 
 class ComplaintClassifier(ClassifierMixin, BaseEstimator):
@@ -287,7 +213,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, preprocessor: RussianPreprocessor | None = None, ngram_range: tuple[int, int] = (1, 2),
                  min_df: int = 2, max_df: float = 0.5, char_ngrams: tuple[int, int] | None = (2, 5),
                  recovery_window: int | None = 30, C: float = 4.0, class_weight: str | None = "balanced",
-                 cv: int = 5, n_jobs: int | None = None, random_state: int = 0):
+                 nb_weight: float = 0.6, recovery_nb_weight: float = 0.0, cv: int = 5, n_jobs: int | None = None, random_state: int = 0):
         self.preprocessor = preprocessor
         self.ngram_range = ngram_range
         self.min_df = min_df
@@ -296,24 +222,28 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         self.recovery_window = recovery_window
         self.C = C
         self.class_weight = class_weight
+        self.nb_weight = nb_weight
+        self.recovery_nb_weight = recovery_nb_weight
         self.cv = cv
         self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _head(self) -> Pipeline:
         """Token lists → labels: the part that cross-validation refits per fold."""
-        words = TokenTfidfVectorizer(analyzer=NgramAnalyzer(self.ngram_range), min_df=self.min_df,
+        words = TfidfVectorizer(analyzer=NgramAnalyzer(self.ngram_range), min_df=self.min_df,
                                 max_df=self.max_df, sublinear_tf=True, dtype=np.float32)
         blocks = [("words", words)]
         if self.char_ngrams:
-            blocks.append(("chars", TokenTfidfVectorizer(
+            blocks.append(("chars", TfidfVectorizer(
                 analyzer=CharNgramAnalyzer(self.char_ngrams), min_df=self.min_df, max_df=self.max_df,
                 sublinear_tf=True, dtype=np.float32)))
         features = blocks[0][1] if len(blocks) == 1 else FeatureUnion(blocks)
-        # the dual problem is the faster one when features outnumber texts, as here
-        lr = LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear", dual=True,
-                                max_iter=1000, random_state=self.random_state)
-        return Pipeline([("features", features), ("clf", OneVsRestClassifier(lr))])
+        def lr(nb_weight):
+            return NBWeightedLogisticRegression(nb_weight=nb_weight, C=self.C, class_weight=self.class_weight,
+                                                random_state=self.random_state)
+
+        heads = [lr(self.nb_weight)] * (len(LABELS) - 1) + [lr(self.recovery_nb_weight)]
+        return Pipeline([("features", features), ("clf", LabelwiseClassifier(heads))])
 
     def fit(self, X: Sequence[str], Y, is_complaint=None) -> "ComplaintClassifier":
         """Learn from texts ``X`` and the label matrix ``Y`` (n × 5).
@@ -322,7 +252,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         choice and CV scores to complaint rows, the rows the guide scores on;
         every row is still learnt from.
         """
-        self.__dict__.pop("_stacked_cache", None)
+        self.__dict__.pop("_scorer_cache", None)
         Y = np.asarray(Y, dtype=np.int8)
         if Y.ndim != 2 or Y.shape[1] != len(LABELS) or Y.shape[0] != len(X):
             raise ValueError(f"Y must be an n×{len(LABELS)} 0/1 matrix (columns {LABELS}) with one row per text")
@@ -358,45 +288,59 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba_docs(self, docs: list[list[str]]) -> np.ndarray:
-        """Probabilities (n × 5) for texts already turned into token lists.
+        """Probabilities (n × 5) for texts already turned into token lists (scikit-learn's path).
 
-        The five logistic regressions run as one sparse × dense product (one
-        pass over the features instead of five); recovery is pooled over
-        windows as in :func:`pool_recovery`.
+        :meth:`predict_proba` gives the same numbers for raw texts, faster.
         """
         check_is_fitted(self, "head_")
         if not docs:
             return np.zeros((0, len(self.labels_)))
-        return pool_recovery(self._predict_docs, docs, self.recovery_window)
+        return pool_recovery(self.head_.predict_proba, docs, self.recovery_window)
 
-    def _predict_docs(self, docs: list[list[str]]) -> np.ndarray:
-        stacked = self._stacked()
-        if stacked is None:  # a label constant in training has no regression to stack
-            return self.head_.predict_proba(docs)
-        X = self.head_.named_steps["features"].transform(docs)
-        coef, intercept = stacked
-        return expit(X @ coef + intercept)
+    def stacked_coefficients(self) -> tuple[np.ndarray, np.ndarray]:
+        """The five regressions as one matrix (features × 5) and one intercept vector.
 
-    def _stacked(self) -> tuple[np.ndarray, np.ndarray] | None:
-        cached = self.__dict__.get("_stacked_cache")
-        if cached is None:
-            ests = self.head_.named_steps["clf"].estimators_
-            if not all(hasattr(e, "coef_") for e in ests):
-                return None
-            coef = np.column_stack([np.ravel(e.coef_) for e in ests]).astype(np.float64)
-            intercept = np.array([float(np.ravel(e.intercept_)[0]) for e in ests])
-            cached = self.__dict__["_stacked_cache"] = (coef, intercept)
-        return cached
+        A label that was constant in training has no regression: its column
+        is zero and its intercept ±inf, so its probability stays that constant.
+        """
+        check_is_fitted(self, "head_")
+        ests = self.head_.named_steps["clf"].estimators_
+        n_features = len(self.head_.named_steps["features"].get_feature_names_out())
+        coef = np.zeros((n_features, len(ests)))
+        intercept = np.zeros(len(ests))
+        for j, est in enumerate(ests):
+            if hasattr(est, "coef_"):
+                coef[:, j] = np.ravel(est.coef_)
+                intercept[j] = float(np.ravel(est.intercept_)[0])
+            else:  # ConstantProbability
+                intercept[j] = np.inf if est.p >= 0.5 else -np.inf
+        return coef, intercept
+
+    def _scorer(self):
+        # built on first use and dropped on pickling: it holds caches, not knowledge;
+        # False when this model's parts are not the ones BatchScorer knows how to count
+        scorer = self.__dict__.get("_scorer_cache")
+        if scorer is None:
+            from .scoring import BatchScorer
+
+            try:
+                scorer = BatchScorer(self) if isinstance(self.preprocessor_, RussianPreprocessor) else False
+            except ValueError:
+                scorer = False
+            self.__dict__["_scorer_cache"] = scorer
+        return scorer
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.pop("_stacked_cache", None)
+        state.pop("_scorer_cache", None)
         return state
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         """Probabilities (n × 5), columns in the order of ``labels_``."""
         check_is_fitted(self, "head_")
-        return self.predict_proba_docs(self.preprocessor_.transform(X))
+        X = list(X)
+        scorer = self._scorer()
+        return scorer.predict_proba(X) if scorer else self.predict_proba_docs(self.preprocessor_.transform(X))
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
         """0/1 decisions (n × 5) at the cross-validated thresholds."""

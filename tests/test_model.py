@@ -99,39 +99,40 @@ def test_matching_versions_do_not_warn(model_copy):
         load_model(model_copy)
 
 
-def test_fast_paths_match_scikit_learn(shipped):
-    """The bulk TF-IDF counting and the stacked regressions give scikit-learn's numbers."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
+# texts that probe every seam of the batch path: negation at the ends of texts and
+# before punctuation, placeholders that must not run into the next text, line
+# breaks, the batch's own separator character, texts with no token at all, and
+# long texts whose recovery is pooled over windows
+EDGE_TEXTS = [
+    "не", "Не не работает!", "ни!", "не _num_ не", "", "zzz", "...", "😡😡😡 не", "пишите на a@b.ru",
+    "сайт https://bank.ru/help", "8 800 555 35 35", "+7", "912 345 67 89 звонок", "12.03.2024\n\nне вернули",
+    "два\ue000текста", "\ue000", "ЁЖИК Ёлка", "Час висела на линии. " * 20 + "Деньги вернули.",
+]
 
-    from nlp.text import RussianPreprocessor
 
+def test_batch_scorer_gives_scikit_learns_probabilities(shipped):
+    """The array path for raw texts matches preprocessing + scikit-learn's TF-IDF and regressions."""
     df, _ = read_labelled(["corpora"])
     model = shipped.model
-    docs = model.preprocessor_.transform(df["text"].tolist()[:400] + ["", "zzz"])
-    features = model.head_.named_steps["features"]
-    for name, fast in features.transformer_list:
-        slow = TfidfVectorizer(**fast.get_params())
-        slow.vocabulary_, slow._tfidf, slow.fixed_vocabulary_ = fast.vocabulary_, fast._tfidf, True
-        assert abs(fast.transform(docs) - slow.transform(docs)).max() < 1e-6, name
-    assert np.allclose(model._predict_docs(docs), model.head_.predict_proba(docs))
-    cached = RussianPreprocessor()
-    assert cached.transform(["Приложение, вылетает!"]) == [["приложение", "вылетать+pres", "!"]]
+    texts = df["text"].tolist()[:400] + EDGE_TEXTS
+    fast = model.predict_proba(texts)
+    slow = model.predict_proba_docs(model.preprocessor_.transform(texts))
+    assert np.abs(fast - slow).max() < 1e-6
+    # one text at a time, and the same texts in another order, give the same numbers
+    assert np.abs(model.predict_proba(texts[-1:]) - fast[-1:]).max() < 1e-9
+    assert np.abs(model.predict_proba(texts[::-1])[::-1] - fast).max() < 1e-9
 
 
-@pytest.mark.parametrize("kind", ["words", "chars"])
-def test_token_tables_that_start_afresh_count_the_same(shipped, kind):
-    """A bounded table that overflows mid-stream must give the same counts as an unbounded one."""
-    from nlp.model import CharTable, WordTable
+def test_batch_scorer_that_starts_afresh_scores_the_same(shipped):
+    """Tables bounded to a few tokens must restart between batches without changing a probability."""
+    from nlp.scoring import BatchScorer
 
     df, _ = read_labelled(["corpora"])
-    docs = shipped.model.preprocessor_.transform(df["text"].tolist()[:300])
-    vec = dict(shipped.model.head_.named_steps["features"].transformer_list)[kind]
-    make = (lambda n: WordTable(vec.vocabulary_, max_tokens=n)) if kind == "words" else \
-        (lambda n: CharTable(vec.vocabulary_, vec.analyzer.grams, max_tokens=n))
-    big, small = make(10**6), make(50)
-    for batch in (docs[:100], docs[100:200], docs[200:]):
-        assert abs(big.counts(batch) - small.counts(batch)).max() == 0
-    assert len(small.index) < len(big.index)  # the small one really did start afresh
+    texts = df["text"].tolist()[:300] + EDGE_TEXTS
+    big, small = BatchScorer(shipped.model), BatchScorer(shipped.model, max_tokens=50, max_chunks=50)
+    for batch in (texts[:100], texts[100:200], texts[200:]):
+        assert np.abs(big.predict_proba(batch) - small.predict_proba(batch)).max() < 1e-12
+    assert len(small.names) < len(big.names)  # the small one really did start afresh
 
 
 def test_recovery_is_pooled_over_windows_of_long_texts():
