@@ -202,7 +202,10 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
     threshold for the best out-of-fold F1 and stores those figures in
     ``cv_scores_``. ``recovery_window`` (tokens) makes recovery of a long text
     the highest probability over the text and its windows (see
-    :func:`pool_recovery`).
+    :func:`pool_recovery`). ``nb_weight`` (causes) and ``recovery_nb_weight``
+    blend naive-Bayes feature weighting into the regressions (see
+    :class:`NBWeightedLogisticRegression`); the defaults, like ``C``, are the
+    best of a cross-validation grid on ``corpora/``.
 
     >>> clf = ComplaintClassifier(cv=0, min_df=1).fit(
     ...     ["не дозвониться", "приложение вылетает", "спасибо"], [[1,0,0,0,0],[0,0,1,0,1],[0,0,0,0,0]])
@@ -212,8 +215,9 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, preprocessor: RussianPreprocessor | None = None, ngram_range: tuple[int, int] = (1, 2),
                  min_df: int = 2, max_df: float = 0.5, char_ngrams: tuple[int, int] | None = (2, 5),
-                 recovery_window: int | None = 30, C: float = 4.0, class_weight: str | None = "balanced",
-                 nb_weight: float = 0.6, recovery_nb_weight: float = 0.0, cv: int = 5, n_jobs: int | None = None, random_state: int = 0):
+                 recovery_window: int | None = 30, C: float = 8.0, class_weight: str | None = "balanced",
+                 nb_weight: float = 0.6, recovery_nb_weight: float = 0.0, cv: int = 5, n_jobs: int | None = None,
+                 random_state: int = 0):
         self.preprocessor = preprocessor
         self.ngram_range = ngram_range
         self.min_df = min_df
