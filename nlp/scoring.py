@@ -5,10 +5,11 @@ computes through scikit-learn (same tokens, same TF-IDF, same regressions, same
 recovery windows; a test compares them), organised for throughput instead of
 generality:
 
-* the batch is normalised as one string (:func:`nlp.text.normalize_joined`);
-* each distinct whitespace chunk is tokenised and lemmatised once and
-  remembered as a tuple of token *numbers*, so a batch becomes one integer
-  array after a dictionary lookup per chunk;
+* the batch is split into whitespace chunks as one string; each distinct raw
+  chunk is normalised, tokenised and lemmatised once and remembered as a
+  tuple of token *numbers*, so a batch becomes one integer array after a
+  dictionary lookup per chunk; only numbers (a phone spans chunks) are
+  scanned in context, all regions of a batch in one call;
 * negation binding, unigrams, bigrams and character n-grams are then NumPy
   and SciPy operations on that array: no per-text Python lists, no strings;
 * the five logistic regressions are one product per feature block, with
@@ -20,30 +21,20 @@ afresh between batches, which changes speed, never results.
 """
 from __future__ import annotations
 
-from itertools import chain
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from scipy import sparse
 from scipy.special import expit
 
-from .text import DOC_BREAK, NgramAnalyzer, chunk_tokens, normalize_joined
+from .text import (DOC_BREAK, SEPARATOR, NgramAnalyzer, chunk_tokens, has_digit, prepare_chunk,
+                   replace_numbers)
 
 if TYPE_CHECKING:
     from .model import ComplaintClassifier
 
 _BREAK_ID = 0  # the number of DOC_BREAK: not a word, in no feature
-
-
-def _positions(items: list, value) -> list[int]:
-    """Where ``value`` is in ``items``: ``list.index`` scans in C, and misses are few."""
-    out, i = [], -1
-    try:
-        while True:
-            i = items.index(value, i + 1)
-            out.append(i)
-    except ValueError:
-        return out
 
 
 class _Growing:
@@ -139,7 +130,7 @@ class BatchScorer:
     def _reset(self) -> None:
         self.tokens: dict[str, int] = {}
         self.names: list[str] = []
-        self.chunks: dict[str, tuple[int, ...]] = {DOC_BREAK: (_BREAK_ID,)}
+        self.prepared: dict[str, tuple[int, ...]] = {}  # prepared chunk → token numbers
         self.pairs: dict[tuple[int, int], int] = {}  # (не, word) → не_word
         self.unigram, self.part, self.alpha = _Growing(np.int64), _Growing(np.int64), _Growing(bool)
         self.char_indptr, self.char_indices = _Growing(np.int64), _Growing(np.int32)
@@ -147,6 +138,27 @@ class BatchScorer:
         self._add([DOC_BREAK])
         self.negations = [self._add(["не"])[0], self._add(["ни"])[0]]
         self._char_matrix = None
+        # Raw chunks and number regions get chunk numbers; a chunk number stands for a
+        # sequence of token numbers (CSR-like: start and length), so a batch's token
+        # array is one gather. A chunk with digits has no sequence of its own: its
+        # tokens depend on its neighbours (a phone spans chunks), see token_ids.
+        self.chunks: dict[str, int] = {}  # raw chunk → chunk number
+        self.regions: dict[str, int] = {}  # raw number region → chunk number
+        self.numeric: dict[int, str] = {}  # chunk number of a chunk with digits → its prepared text
+        self.seq_start, self.seq_len, self.seq_tokens = _Growing(np.int64), _Growing(np.int64), _Growing(np.int64)
+        self.is_numeric = _Growing(bool)
+        self.chunks[DOC_BREAK] = self._sequences([(_BREAK_ID,)])[0]
+        self._empty = self._sequences([()])[0]  # what the later chunks of a number region become
+
+    def _sequences(self, token_seqs: list[tuple[int, ...]], numeric: list[bool] | None = None) -> list[int]:
+        """Chunk numbers for new token sequences."""
+        first = self.seq_len.size
+        lengths = [len(t) for t in token_seqs]
+        self.seq_start.extend(self.seq_tokens.size + np.cumsum([0] + lengths[:-1]))
+        self.seq_len.extend(lengths)
+        self.seq_tokens.extend(list(chain.from_iterable(token_seqs)))
+        self.is_numeric.extend(numeric or [False] * len(token_seqs))
+        return list(range(first, first + len(token_seqs)))
 
     def _add(self, tokens: list[str]) -> list[int]:
         """Number new tokens and record what each one is in every feature block."""
@@ -166,29 +178,88 @@ class BatchScorer:
             self._char_matrix = None
         return numbers
 
-    def token_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Token numbers of a batch (negation bound), flat, and the text each belongs to."""
-        if len(self.names) > self.max_tokens or len(self.chunks) > self.max_chunks:
-            self._reset()
-        chunks = normalize_joined(texts).split()
-        cache = self.chunks
-        numbered = list(map(cache.get, chunks))
-        missing = _positions(numbered, None)
-        if missing:
-            new = list(dict.fromkeys([chunks[i] for i in missing]))
+    def _ids_of_prepared(self, prepared: Sequence[str]) -> list[tuple[int, ...]]:
+        """Token numbers of prepared text pieces, tokenising and numbering what is new."""
+        cache = self.prepared
+        pieces = [p.split() if p else () for p in prepared]
+        new = [c for c in dict.fromkeys(chain.from_iterable(pieces)) if c not in cache]
+        if new:
             tokens = [chunk_tokens(c, self.lemma) for c in new]
             index = self.tokens
             self._add([t for t in dict.fromkeys(chain.from_iterable(tokens)) if t not in index])
             for chunk, toks in zip(new, tokens):
                 cache[chunk] = tuple(map(index.__getitem__, toks))
-            for i in missing:
-                numbered[i] = cache[chunks[i]]
-        ids = np.fromiter(chain.from_iterable(numbered), dtype=np.int64)
+        return [tuple(chain.from_iterable(map(cache.__getitem__, p))) for p in pieces]
+
+    def token_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token numbers of a batch (negation bound), flat, and the text each belongs to.
+
+        The steps of :meth:`nlp.text.RussianPreprocessor.tokens`, but per
+        distinct raw chunk: a chunk seen before costs one dictionary lookup.
+        """
+        if len(self.names) > self.max_tokens or self.seq_len.size > self.max_chunks:
+            self._reset()
+        joined = SEPARATOR.join(texts)
+        if joined.count(DOC_BREAK) != len(texts) - 1:  # a text holds the separator itself: blank it
+            joined = SEPARATOR.join(t.replace(DOC_BREAK, " ") for t in texts)
+        chunks = joined.split()
+        cid = self._lookup(self.chunks, chunks, self._new_chunks)
+        numeric = self.is_numeric.array[cid]
+        if numeric.any():
+            self._number_regions(chunks, cid, numeric)
+        # one gather: the token numbers of every chunk, in order
+        lengths = self.seq_len.array[cid]
+        ends = np.cumsum(lengths)
+        ids = self.seq_tokens.array[np.repeat(self.seq_start.array[cid] - ends + lengths, lengths)
+                                    + np.arange(ends[-1] if len(ends) else 0)]
         if self.negation:
             ids = self._bind_negations(ids)
         breaks = ids == _BREAK_ID
         rows = np.cumsum(breaks)
         return ids[~breaks], rows[~breaks]
+
+    @staticmethod
+    def _lookup(table: dict[str, int], keys: list[str], add) -> np.ndarray:
+        """Numbers of ``keys`` in ``table``; ``add(new_keys)`` numbers the ones it lacks."""
+        numbers = np.fromiter(map(table.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
+        missing = np.flatnonzero(numbers < 0).tolist()
+        if missing:
+            new = list(dict.fromkeys([keys[i] for i in missing]))
+            table.update(zip(new, add(new)))
+            numbers[missing] = [table[keys[i]] for i in missing]
+        return numbers
+
+    def _new_chunks(self, chunks: list[str]) -> list[int]:
+        prepared = list(map(prepare_chunk, chunks))
+        numeric = [has_digit(p) for p in prepared]
+        numbers = self._sequences(self._ids_of_prepared([() if n else p for p, n in zip(prepared, numeric)]),
+                                  numeric)
+        self.numeric.update((k, p) for k, p, n in zip(numbers, prepared, numeric) if n)
+        return numbers
+
+    def _number_regions(self, chunks: list[str], cid: np.ndarray, numeric: np.ndarray) -> None:
+        """Each run of chunks with digits, with the chunk after it, becomes one chunk number."""
+        at = np.flatnonzero(numeric)
+        gap = np.diff(at) > 1
+        starts = at[np.concatenate([[True], gap])]
+        ends = at[np.concatenate([gap, [True]])] + 1
+        # the chunk after a run belongs to it (a sum ends in «руб.»), unless the text ends there
+        has_next = ends < len(chunks)
+        has_next[has_next] = cid[ends[has_next]] != self.chunks[DOC_BREAK]
+        ends += has_next
+        keys = [" ".join(chunks[a:b]) for a, b in zip(starts.tolist(), ends.tolist())]
+        inside = np.zeros(len(chunks) + 1, dtype=np.int64)
+        np.add.at(inside, starts + 1, 1)
+        np.add.at(inside, ends, -1)
+        cid[np.cumsum(inside[:-1]) > 0] = self._empty
+        cid[starts] = self._lookup(self.regions, keys, self._new_regions)
+
+    def _new_regions(self, regions: list[str]) -> list[int]:
+        # nlp.text.normalize does the same per text; here all new regions of a batch are
+        # scanned in one call, separated so that no pattern runs from one into the next
+        prepared = [" ".join(map(prepare_chunk, r.split())) for r in regions]
+        replaced = replace_numbers(SEPARATOR.join(prepared)).split(SEPARATOR)
+        return self._sequences(self._ids_of_prepared(replaced))
 
     def _bind_negations(self, ids: np.ndarray) -> np.ndarray:
         """:func:`nlp.text.bind_negations` on numbers: «не» + a word → the number of «не_word»."""

@@ -50,50 +50,82 @@ _REPEATS = re.compile(r"(\W)\1+")
 _NEGATIONS = frozenset({"не", "ни"})
 
 
-#: Marks the end of one text in a batch (:func:`normalize_joined`): a private-use
-#: character, so no pattern above matches it and ``str.split`` keeps it as a chunk.
+#: Separates texts in a batch joined into one string: a private-use character,
+#: so no pattern above matches it and ``str.split`` keeps it as a chunk of its own.
 DOC_BREAK = "\ue000"
-_SEPARATOR = f"\n{DOC_BREAK}\n"
+SEPARATOR = f"\n{DOC_BREAK}\n"
+
+
+def prepare_chunk(chunk: str) -> str:
+    """One whitespace-free piece of raw text: NFC, lower case, ё→е, PII patterns replaced.
+
+    Every PII pattern lies within one such piece, so this is the whole of
+    normalisation except numbers (:func:`normalize`). Placeholders come
+    padded with spaces: the result may be several chunks.
+
+    >>> prepare_chunk("ПИШИТЕ:a.b@mail.ru")
+    'пишите: _email_ '
+    """
+    if not chunk.isascii() and not unicodedata.is_normalized("NFC", chunk):
+        chunk = unicodedata.normalize("NFC", chunk)
+    chunk = chunk.lower().replace("ё", "е")
+    if _TRIGGER.search(chunk):
+        for needles, pattern, placeholder in _PATTERNS:
+            if any(n in chunk for n in needles):
+                chunk = pattern.sub(placeholder, chunk)
+    return chunk
+
+
+def has_digit(prepared: str) -> bool:
+    """Whether a prepared chunk needs the number scan (and so its neighbours)."""
+    return _DIGIT.search(prepared) is not None
+
+
+def replace_numbers(region: str) -> str:
+    """Cards, phones, dates, sums and other numbers in a stretch of prepared text → placeholders."""
+    return _NUMBERS.sub(_number_placeholder, region)
+
+
+def number_regions(numeric: list[int], n_chunks: int, ends: Iterable[int] = ()) -> list[tuple[int, int]]:
+    """Where the number scan runs: each maximal run of chunks with digits, plus the chunk after it.
+
+    A phone or a card spans several chunks, all with digits; a sum ends in the
+    chunk after its digits («500 руб.»). No pattern starts in a chunk without
+    digits, so the rest of a text never needs the scan. ``numeric`` are the
+    positions of chunks with digits, ascending; ``ends`` are positions that
+    must not be taken as the chunk after (the end of a text in a batch).
+
+    >>> number_regions([2, 3, 7], 8)
+    [(2, 5), (7, 8)]
+    """
+    stop = set(ends)
+    regions = []
+    k = 0
+    while k < len(numeric):
+        start = end = numeric[k]
+        while k + 1 < len(numeric) and numeric[k + 1] == end + 1:
+            k += 1
+            end += 1
+        k += 1
+        end += 1
+        if end < n_chunks and end not in stop:
+            end += 1
+        regions.append((start, end))
+    return regions
 
 
 def normalize(text: str) -> str:
-    """Lower-case, NFC, ё→е, and PII / numbers replaced by placeholder tokens.
+    """Lower-case, NFC, ё→е, and PII / numbers replaced by placeholder tokens, chunks joined by spaces.
 
-    >>> normalize("Звонила на +7 (912) 345-67-89, списали 4 500 руб. 12.03.2024")
-    'звонила на  _phone_ , списали  _money_ .  _date_ '
+    >>> normalize("Звонила на +7 (912) 345-67-89, списали 4 500 руб. 12.03.2024").split()
+    ['звонила', 'на', '_phone_', ',', 'списали', '_money_', '.', '_date_']
     """
-    return normalize_joined([text])
-
-
-def normalize_joined(texts: Sequence[str]) -> str:
-    """:func:`normalize` of every text, joined by lines holding :data:`DOC_BREAK`.
-
-    Each step runs once over the whole batch instead of once per text (the
-    per-call overhead was most of the cost for short texts). No step can reach
-    across a break: the patterns stop at a line end or at the break itself, and
-    a text's own break characters are blanked first.
-
-    >>> normalize_joined(["Ёлка", "Нет"]).split()
-    ['елка', '\ue000', 'нет']
-    """
-    joined = _SEPARATOR.join(texts)
-    if joined.count(DOC_BREAK) != len(texts) - 1:
-        joined = _SEPARATOR.join(t.replace(DOC_BREAK, " ") for t in texts)
-    if not unicodedata.is_normalized("NFC", joined):
-        joined = unicodedata.normalize("NFC", joined)  # NFC never composes across the line ends
-    joined = joined.lower().replace("ё", "е")
-    if _TRIGGER.search(joined):
-        parts = joined.split(_SEPARATOR) if len(texts) > 1 else [joined]
-        for i, part in enumerate(parts):
-            if _TRIGGER.search(part):
-                for needles, pattern, placeholder in _PATTERNS:
-                    if any(n in part for n in needles):
-                        part = pattern.sub(placeholder, part)
-                parts[i] = part
-        joined = _SEPARATOR.join(parts)
-    if _DIGIT.search(joined):
-        joined = _NUMBERS.sub(_number_placeholder, joined)
-    return joined
+    # the batch separator counts as a space, in one text as in a batch (nlp.scoring)
+    chunks = [prepare_chunk(c) for c in text.replace(DOC_BREAK, " ").split()]
+    numeric = [i for i, c in enumerate(chunks) if has_digit(c)]
+    for start, end in reversed(number_regions(numeric, len(chunks))):
+        chunks[start:end] = [replace_numbers(" ".join(chunks[start:end]))]
+    return " ".join(chunks)
 
 
 def _is_punct(token: str) -> bool:
