@@ -16,10 +16,10 @@ _EXPORTS = {
     "check_corpus": "corpus", "label_matrix": "corpus", "read_labelled": "corpus",
     "score": "evaluate",
     "CAUSES": "labels", "DISPLAY_RU": "labels", "LABELS": "labels", "OTHER": "labels",
-    "ComplaintClassifier": "model",
+    "ComplaintClassifier": "model", "RussianPreprocessor": "model", "BatchScorer": "scoring",
     "ModelError": "persist", "load_model": "persist", "save_model": "persist",
     "ComplaintTagger": "tagger", "TagResult": "tagger",
-    "NgramAnalyzer": "text", "RussianPreprocessor": "text", "normalize": "text",
+    "NgramAnalyzer": "text", "normalize": "text",
     "train": "train",
 }
 __all__ = sorted(_EXPORTS)

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from itertools import chain
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 from joblib import Parallel, delayed
 from scipy import sparse
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
@@ -17,7 +17,8 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from .labels import LABELS
-from .text import NgramAnalyzer, RussianPreprocessor
+from .text import (_NEGATIONS, CharNgramAnalyzer, NgramAnalyzer, bind_negations, cached_lemma, chunk_tokens,
+                   normalize)
 
 _GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 
@@ -67,41 +68,64 @@ def _fit_fold(head: Pipeline, docs, Y, train, test, window) -> np.ndarray:
     return pool_recovery(head.predict_proba, [docs[i] for i in test], window)
 
 
-class CharNgramAnalyzer:
-    """Character n-grams of each token, padded with spaces like scikit-learn's ``char_wb``.
+class RussianPreprocessor(TransformerMixin, BaseEstimator):
+    """Texts in, token lists out: normalise, tokenise (razdel), lemmatise (pymorphy3).
 
-    They catch typos and word families that lemmas miss («дозвон», «недозвон»).
+    «не»/«ни» are bound to the next word so that «не перезвонили» becomes
+    ``не_перезвонить`` and never counts as «перезвонили». Results are cached
+    per whitespace chunk and per word (bounded LRU); the caches change speed,
+    never output.
 
-    >>> CharNgramAnalyzer((3, 3))(["сбой"])
-    [' сб', 'сбо', 'бой', 'ой ']
+    >>> RussianPreprocessor().transform(["Мне так и не перезвонили!"])
+    [['я', 'так', 'и', 'не_перезвонить+past', '!']]
     """
 
-    def __init__(self, ngram_range: tuple[int, int] = (2, 5)):
-        self.ngram_range = tuple(ngram_range)
+    def __init__(self, negation: bool = True, verb_forms: bool = True, chunk_cache_size: int = 262_144,
+                 lemma_cache_size: int = 131_072):
+        self.negation = negation
+        self.verb_forms = verb_forms
+        self.chunk_cache_size = chunk_cache_size
+        self.lemma_cache_size = lemma_cache_size
 
-    def grams(self, token: str) -> tuple[str, ...]:
-        """The n-grams of one token (cached: the same words recur in every text)."""
-        cache = self.__dict__.get("_cache")
-        if cache is None:
-            cache = self.__dict__["_cache"] = lru_cache(maxsize=262_144)(self._grams)
-        return cache(token)
+    def fit(self, X: Iterable[str], y=None) -> "RussianPreprocessor":
+        """Stateless: nothing is learnt from the data."""
+        return self
 
-    def _grams(self, token: str) -> tuple[str, ...]:
-        lo, hi = self.ngram_range
-        w = f" {token} "
-        return tuple([w[i:i + n] for n in range(lo, hi + 1) for i in range(len(w) - n + 1)])
-
-    def __call__(self, tokens: Sequence[str]) -> list[str]:
-        return list(chain.from_iterable(map(self.grams, tokens)))
+    def _chunker(self):
+        # Built lazily and dropped on pickling: an lru_cache is neither
+        # picklable nor worth shipping inside a model file.
+        fn = self.__dict__.get("_chunk_fn")
+        if fn is None:
+            lem = cached_lemma(self.verb_forms, self.lemma_cache_size)
+            fn = self.__dict__["_chunk_fn"] = lru_cache(maxsize=self.chunk_cache_size)(
+                lambda c: chunk_tokens(c, lem))
+        return fn
 
     def __getstate__(self):
-        return {"ngram_range": self.ngram_range}
+        state = super().__getstate__()
+        state.pop("_chunk_fn", None)
+        return state
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, CharNgramAnalyzer) and other.ngram_range == self.ngram_range
+    def tokens(self, text: str) -> list[str]:
+        """Token list of one text.
 
-    def __repr__(self) -> str:
-        return f"CharNgramAnalyzer({self.ngram_range!r})"
+        >>> RussianPreprocessor().tokens("Робот не соединяет с оператором")
+        ['робот', 'не_соединять+pres', 'с', 'оператор']
+        """
+        tokens = list(chain.from_iterable(map(self._chunker(), normalize(text).split())))
+        if self.negation and not _NEGATIONS.isdisjoint(tokens):
+            return bind_negations(tokens)
+        return tokens
+
+    def transform(self, X: Iterable[str]) -> list[list[str]]:
+        """One token list per text."""
+        tokens = self.tokens
+        return [tokens(x) for x in X]
+
+    def cache_info(self) -> dict[str, int]:
+        """Hits and misses of the chunk cache, for profiling."""
+        info = self._chunker().cache_info()
+        return {"hits": info.hits, "misses": info.misses, "size": info.currsize}
 
 
 class NBWeightedLogisticRegression(ClassifierMixin, BaseEstimator):
@@ -320,43 +344,33 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
                 intercept[j] = np.inf if est.p >= 0.5 else -np.inf
         return coef, intercept
 
-    def _scorer(self):
-        # built on first use and dropped on pickling: it holds caches, not knowledge;
-        # False when this model's parts are not the ones BatchScorer knows how to count
+    def scorer(self):
+        """The tagging form of this model (:class:`nlp.scoring.BatchScorer`), built on first use.
+
+        It is what a model file holds (see :func:`nlp.train.train`): the same
+        numbers as arrays and vocabularies, fast on raw texts, and loadable
+        without scikit-learn.
+        """
+        check_is_fitted(self, "head_")
         scorer = self.__dict__.get("_scorer_cache")
         if scorer is None:
             from .scoring import BatchScorer
 
-            try:
-                scorer = BatchScorer(self) if isinstance(self.preprocessor_, RussianPreprocessor) else False
-            except ValueError:
-                scorer = False
-            self.__dict__["_scorer_cache"] = scorer
+            scorer = self.__dict__["_scorer_cache"] = BatchScorer(self)
         return scorer
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.pop("_scorer_cache", None)
+        state.pop("_scorer_cache", None)  # caches, not knowledge
         return state
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         """Probabilities (n × 5), columns in the order of ``labels_``."""
-        check_is_fitted(self, "head_")
         X = list(X)
-        scorer = self._scorer()
-        return scorer.predict_proba(X) if scorer else self.predict_proba_docs(self.preprocessor_.transform(X))
+        if isinstance(self.preprocessor_, RussianPreprocessor):
+            return self.scorer().predict_proba(X)
+        return self.predict_proba_docs(self.preprocessor_.transform(X))  # e.g. the benchmark's raw words
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
         """0/1 decisions (n × 5) at the cross-validated thresholds."""
         return (self.predict_proba(X) >= self.thresholds_).astype(np.int8)
-
-    def feature_weights(self, doc: list[str]) -> dict[str, list[tuple[str, float]]]:
-        """Per label, each feature present in one token list with its push on it (tf-idf × coef)."""
-        features = self.head_.named_steps["features"]
-        row = sparse.csr_matrix(features.transform([doc]))
-        names = features.get_feature_names_out()[row.indices]
-        out = {}
-        for label, est in zip(self.labels_, self.head_.named_steps["clf"].estimators_):
-            coef = np.ravel(getattr(est, "coef_", np.zeros(row.shape[1])))[row.indices]
-            out[label] = [(str(n), float(w)) for n, w in zip(names, row.data * coef)]
-        return out

@@ -28,8 +28,8 @@ import numpy as np
 from scipy import sparse
 from scipy.special import expit
 
-from .text import (DOC_BREAK, SEPARATOR, NgramAnalyzer, chunk_tokens, has_digit, prepare_chunk,
-                   replace_numbers)
+from .text import (DOC_BREAK, SEPARATOR, CharNgramAnalyzer, NgramAnalyzer, cached_lemma, chunk_tokens, has_digit,
+                   prepare_chunk, replace_numbers)
 
 if TYPE_CHECKING:
     from .model import ComplaintClassifier
@@ -70,8 +70,8 @@ class _Block:
         if vectorizer.norm != "l2" or vectorizer.binary or not vectorizer.use_idf:
             raise ValueError("BatchScorer handles l2-normalised, idf-weighted, non-binary TF-IDF only")
 
-    def scores(self, counts: sparse.csr_matrix, columns: slice) -> np.ndarray:
-        """``tfidf(counts) @ coef``: sublinear tf, idf and L2 norm as scikit-learn applies them."""
+    def tfidf(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
+        """Counts → TF-IDF rows: sublinear tf, idf and L2 norm as scikit-learn applies them."""
         data = counts.data.astype(np.float64)
         if self.sublinear:
             np.log(data, out=data)
@@ -80,18 +80,30 @@ class _Block:
         rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
         norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=counts.shape[0]))
         norms[norms == 0] = 1
-        X = sparse.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
-        return (X @ self.coef[:, columns]) / norms[:, None]
+        data /= norms[rows]
+        return sparse.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
+
+    def names(self) -> np.ndarray:
+        """Feature names by column number (built on first use: only explanations need them)."""
+        if "_names" not in self.__dict__:
+            names = np.empty(len(self.vocabulary), dtype=object)
+            names[list(self.vocabulary.values())] = list(self.vocabulary)
+            self.__dict__["_names"] = names
+        return self.__dict__["_names"]
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_names"}
 
 
 class BatchScorer:
-    """Probabilities of a fitted :class:`~nlp.model.ComplaintClassifier` for raw texts, fast.
+    """The tagging form of a trained :class:`~nlp.model.ComplaintClassifier`: raw texts in, probabilities out.
 
-    Built from the model (nothing of it is copied but numbers), never pickled
-    (the model builds it again when needed).
+    Holds the model's numbers as vocabularies and arrays, and pickles without
+    scikit-learn objects, so a model file loads without importing it (cold
+    start). Its tables are caches: rebuilt after unpickling, never saved.
 
     >>> from nlp import ComplaintTagger
-    >>> scorer = BatchScorer(ComplaintTagger.load().model)
+    >>> scorer = ComplaintTagger.load().model
     >>> scorer.predict_proba(["Робот не соединяет с оператором"]).shape
     (1, 5)
     """
@@ -100,8 +112,10 @@ class BatchScorer:
         features = model.head_.named_steps["features"]
         named = features.transformer_list if hasattr(features, "transformer_list") else [("words", features)]
         coef, self.intercept = model.stacked_coefficients()
+        self.labels = list(model.labels_)
+        self.thresholds = np.asarray(model.thresholds_, dtype=float)
         self.blocks: list[_Block] = []
-        self.grams = None  # the char n-gram analyzer, when the model has a char block
+        self.char_analyzer = None
         start = 0
         for _, vec in named:
             end = start + len(vec.vocabulary_)
@@ -111,10 +125,12 @@ class BatchScorer:
                 if vec.analyzer.ngram_range not in ((1, 1), (1, 2)):
                     raise ValueError(f"BatchScorer counts uni- and bigrams only, not {vec.analyzer!r}")
                 self.words = self.blocks[-1]
+            elif isinstance(vec.analyzer, CharNgramAnalyzer):
+                self.chars, self.char_analyzer = self.blocks[-1], vec.analyzer
             else:
-                self.chars, self.grams = self.blocks[-1], vec.analyzer.grams
-        self.lemma = model.preprocessor_.lemmatizer()
-        self.negation = model.preprocessor_.negation
+                raise ValueError(f"BatchScorer cannot count with {vec.analyzer!r}")
+        pre = model.preprocessor_
+        self.negation, self.verb_forms, self.lemma_cache_size = pre.negation, pre.verb_forms, pre.lemma_cache_size
         self.window = model.recovery_window
         self.max_tokens, self.max_chunks = max_tokens, max_chunks
         # bigrams as sorted pairs of part numbers: a token's part number is fixed by the
@@ -125,9 +141,19 @@ class BatchScorer:
         order = np.argsort(keys)
         self.bigram_keys = keys[order]
         self.bigram_ids = np.array([i for _, i in bigrams], dtype=np.int64)[order]
+        self._static = list(self.__dict__)
+        self._reset()
+
+    def __getstate__(self) -> dict:
+        return {k: self.__dict__[k] for k in self._static + ["_static"]}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
         self._reset()
 
     def _reset(self) -> None:
+        if "lemma" not in self.__dict__:  # lemmas do not depend on numbering: kept across restarts
+            self.lemma = cached_lemma(self.verb_forms, self.lemma_cache_size)
         self.tokens: dict[str, int] = {}
         self.names: list[str] = []
         self.prepared: dict[str, tuple[int, ...]] = {}  # prepared chunk → token numbers
@@ -169,9 +195,9 @@ class BatchScorer:
         self.unigram.extend([self.words.vocabulary.get(t, -1) for t in tokens])
         self.part.extend([self.parts.get(t, -1) for t in tokens])
         self.alpha.extend([t != DOC_BREAK and t[0].isalpha() for t in tokens])
-        if self.grams is not None:
+        if self.char_analyzer is not None:
             # a token's row may name an n-gram twice («аа»): the sparse product adds them up
-            get, grams = self.chars.vocabulary.get, self.grams
+            get, grams = self.chars.vocabulary.get, self.char_analyzer.grams
             rows = [[i for i in map(get, grams(t)) if i is not None] if t != DOC_BREAK else [] for t in tokens]
             self.char_indptr.extend(self.char_indices.size + np.cumsum([len(r) for r in rows]))
             self.char_indices.extend(list(chain.from_iterable(rows)))
@@ -283,10 +309,8 @@ class BatchScorer:
             consumed = q
         return ids[~drop]
 
-    def _logits(self, ids: np.ndarray, rows: np.ndarray, n_rows: int, columns: slice) -> np.ndarray:
-        """Regression logits of the texts (or windows) numbered by ``rows`` (non-decreasing)."""
-        indptr = np.zeros(n_rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    def _counts(self, ids: np.ndarray, rows: np.ndarray, n_rows: int) -> list[tuple[_Block, sparse.csr_matrix]]:
+        """Feature counts of each block for the texts (or windows) numbered by ``rows`` (non-decreasing)."""
         # words: unigrams by table lookup, bigrams by a sorted search of part-number pairs
         uni = self.unigram.array[ids]
         keep = uni >= 0
@@ -302,14 +326,22 @@ class BatchScorer:
             c.append(self.bigram_ids[pos[hit]])
         n_words = len(self.words.vocabulary)
         keys, counts = np.unique(np.concatenate(r) * n_words + np.concatenate(c), return_counts=True)
-        word_counts = sparse.csr_matrix(
+        out = [(self.words, sparse.csr_matrix(
             (counts.astype(np.float64), keys % n_words, np.searchsorted(keys, np.arange(n_rows + 1) * n_words)),
-            shape=(n_rows, n_words))
-        S = self.intercept[columns] + self.words.scores(word_counts, columns)
-        if self.grams is not None:
+            shape=(n_rows, n_words)))]
+        if self.char_analyzer is not None:
             # chars: one row of n-gram counts per token, summed per text by one sparse product
+            indptr = np.zeros(n_rows + 1, dtype=np.int64)
+            np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
             D = sparse.csr_matrix((np.ones(len(ids)), ids, indptr), shape=(n_rows, len(self.names)))
-            S += self.chars.scores((D @ self._chars()).tocsr(), columns)
+            out.append((self.chars, (D @ self._chars()).tocsr()))
+        return out
+
+    def _logits(self, ids: np.ndarray, rows: np.ndarray, n_rows: int, columns: slice) -> np.ndarray:
+        """Regression logits of the texts (or windows) numbered by ``rows``."""
+        S = np.tile(self.intercept[columns], (n_rows, 1))
+        for block, counts in self._counts(ids, rows, n_rows):
+            S += block.tfidf(counts) @ block.coef[:, columns]
         return S
 
     def _chars(self) -> sparse.csr_matrix:
@@ -340,3 +372,24 @@ class BatchScorer:
                 best = self._logits(ids[at], window_rows, int(n_windows.sum()), slice(-1, None))[:, 0]
                 S[long, -1] = np.maximum(S[long, -1], np.maximum.reduceat(best, first[long]))
         return expit(S)
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """0/1 decisions (n × 5) at the model's cross-validated thresholds."""
+        return (self.predict_proba(texts) >= self.thresholds).astype(np.int8)
+
+    def explain(self, text: str) -> tuple[np.ndarray, dict[str, list[tuple[str, float]]]]:
+        """Probabilities of one text, and per label each feature in it with its push (tf-idf × coefficient).
+
+        >>> from nlp import ComplaintTagger
+        >>> P, pushes = ComplaintTagger.load().model.explain("Мне так и не перезвонили")
+        >>> max(pushes["missing_rep"], key=lambda fw: fw[1])[0]
+        'не_перезвонить+past'
+        """
+        ids, rows = self.token_ids([text])
+        pushes: dict[str, list[tuple[str, float]]] = {label: [] for label in self.labels}
+        for block, counts in self._counts(ids, rows, 1):
+            row = block.tfidf(counts)
+            names = block.names()[row.indices]
+            for j, label in enumerate(self.labels):
+                pushes[label] += zip(names.tolist(), (row.data * block.coef[row.indices, j]).tolist())
+        return self.predict_proba([text])[0], pushes

@@ -17,8 +17,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from .labels import ATTEMPTED, CAUSES, NOT_ATTEMPTED, OTHER
-from .model import ComplaintClassifier
 from .persist import DEFAULT_MODEL, ModelError, load_model
+from .scoring import BatchScorer
+
+if TYPE_CHECKING:
+    from .model import ComplaintClassifier
 
 OK, EMPTY, NOT_RUSSIAN, TRUNCATED = "ok", "empty_text", "not_russian", "truncated"
 #: Longer texts are cut: a 20,000-character complaint is already a long letter,
@@ -75,11 +78,13 @@ class ComplaintTagger:
     'empty_text'
     """
 
-    def __init__(self, model: ComplaintClassifier, card: dict | None = None, max_chars: int = MAX_CHARS):
-        self.model = model
+    def __init__(self, model: "BatchScorer | ComplaintClassifier", card: dict | None = None,
+                 max_chars: int = MAX_CHARS):
+        # a freshly trained classifier is tagged through its tagging form, as a loaded file is
+        self.model: BatchScorer = model if isinstance(model, BatchScorer) else model.scorer()
         self.card = card or {}
         self.max_chars = max_chars
-        self.thresholds = np.asarray(model.thresholds_, dtype=float)
+        self.thresholds = self.model.thresholds
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "ComplaintTagger":
@@ -90,8 +95,9 @@ class ComplaintTagger:
         """
         path = Path(path or os.environ.get("COMPLAINTS_MODEL") or DEFAULT_MODEL)
         model, card = load_model(path)
-        if not isinstance(model, ComplaintClassifier):
-            raise ModelError(f"{path} holds a {type(model).__name__}, not a ComplaintClassifier")
+        if not isinstance(model, BatchScorer):
+            raise ModelError(f"{path} holds a {type(model).__name__}, not a complaint model; "
+                             "retrain it with `complaints train` or scripts/retrain.py")
         return cls(model, card)
 
     # -- the fast path: arrays in, arrays out ------------------------------------------------
@@ -182,9 +188,7 @@ class ComplaintTagger:
         ['faulty_device', 'lack_of_information']
         """
         status, clean = text_status(text, self.max_chars)
-        docs = self.model.preprocessor_.transform([clean]) if clean else [[]]
-        P = self.model.predict_proba_docs(docs)[0] if clean else np.zeros(len(CAUSES) + 1)
-        pushes = self.model.feature_weights(docs[0]) if clean else {}
+        P, pushes = self.model.explain(clean) if clean else (np.zeros(len(CAUSES) + 1), {})
         out = {}
         for j, label in enumerate(list(CAUSES) + ["recovery"]):
             weights = pushes.get(label, [])

@@ -1,7 +1,10 @@
 """Russian text processing: normalisation, razdel tokens, pymorphy3 lemmas, negation.
 
-The output of :class:`RussianPreprocessor` is one list of tokens per text, ready
-for a vectoriser; :class:`NgramAnalyzer` turns such a list into TF-IDF features.
+Plain functions, free of scikit-learn so that tagging never imports it:
+:class:`nlp.model.RussianPreprocessor` wraps them as a transformer for
+training, :class:`nlp.scoring.BatchScorer` runs them per distinct chunk for
+tagging. :class:`NgramAnalyzer` and :class:`CharNgramAnalyzer` turn token
+lists into TF-IDF features.
 """
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ from itertools import chain
 from typing import Iterable, Sequence
 
 from razdel import tokenize
-from sklearn.base import BaseEstimator, TransformerMixin
 
 # Placeholders are written as `_name_`: razdel keeps them whole and pymorphy3 is
 # never asked about them, so PII never reaches the vocabulary. Each pattern runs
@@ -182,6 +184,11 @@ def lemma(word: str, verb_forms: bool = False) -> str:
     return base
 
 
+def cached_lemma(verb_forms: bool, maxsize: int):
+    """:func:`lemma` with ``verb_forms`` fixed, behind a bounded LRU cache (words recur)."""
+    return lru_cache(maxsize=maxsize)(lambda word: lemma(word, verb_forms))
+
+
 def chunk_tokens(chunk: str, lemmatize=lemma) -> tuple[str, ...]:
     """Tokens of one whitespace-free chunk of normalised text.
 
@@ -241,76 +248,6 @@ def bind_negations(tokens: list[str]) -> list[str]:
     return out
 
 
-class RussianPreprocessor(TransformerMixin, BaseEstimator):
-    """Texts in, token lists out: normalise, tokenise (razdel), lemmatise (pymorphy3).
-
-    «не»/«ни» are bound to the next word so that «не перезвонили» becomes
-    ``не_перезвонить`` and never counts as «перезвонили». Results are cached
-    per whitespace chunk and per word (bounded LRU); the caches change speed,
-    never output.
-
-    >>> RussianPreprocessor().transform(["Мне так и не перезвонили!"])
-    [['я', 'так', 'и', 'не_перезвонить+past', '!']]
-    """
-
-    def __init__(self, negation: bool = True, verb_forms: bool = True, chunk_cache_size: int = 262_144,
-                 lemma_cache_size: int = 131_072):
-        self.negation = negation
-        self.verb_forms = verb_forms
-        self.chunk_cache_size = chunk_cache_size
-        self.lemma_cache_size = lemma_cache_size
-
-    def fit(self, X: Iterable[str], y=None) -> "RussianPreprocessor":
-        """Stateless: nothing is learnt from the data."""
-        return self
-
-    def lemmatizer(self):
-        """``lemma`` with this preprocessor's options, behind a bounded cache."""
-        # Built lazily and dropped on pickling: an lru_cache is neither
-        # picklable nor worth shipping inside a model file.
-        fn = self.__dict__.get("_lemma_fn")
-        if fn is None:
-            verb_forms = self.verb_forms
-            fn = self.__dict__["_lemma_fn"] = lru_cache(maxsize=self.lemma_cache_size)(
-                lambda w: lemma(w, verb_forms))
-        return fn
-
-    def _chunker(self):
-        fn = self.__dict__.get("_chunk_fn")
-        if fn is None:
-            lem = self.lemmatizer()
-            fn = self.__dict__["_chunk_fn"] = lru_cache(maxsize=self.chunk_cache_size)(
-                lambda c: chunk_tokens(c, lem))
-        return fn
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_chunk_fn", None)
-        state.pop("_lemma_fn", None)
-        return state
-
-    def tokens(self, text: str) -> list[str]:
-        """Token list of one text.
-
-        >>> RussianPreprocessor().tokens("Робот не соединяет с оператором")
-        ['робот', 'не_соединять+pres', 'с', 'оператор']
-        """
-        tokens = list(chain.from_iterable(map(self._chunker(), normalize(text).split())))
-        if self.negation and not _NEGATIONS.isdisjoint(tokens):
-            return bind_negations(tokens)
-        return tokens
-
-    def transform(self, X: Iterable[str]) -> list[list[str]]:
-        """One token list per text."""
-        tokens = self.tokens
-        return [tokens(x) for x in X]
-
-    def cache_info(self) -> dict[str, int]:
-        """Hits and misses of the chunk cache, for profiling."""
-        info = self._chunker().cache_info()
-        return {"hits": info.hits, "misses": info.misses, "size": info.currsize}
-
-
 class NgramAnalyzer:
     """Callable for ``TfidfVectorizer(analyzer=...)``: a token list to its n-grams.
 
@@ -334,3 +271,37 @@ class NgramAnalyzer:
 
     def __repr__(self) -> str:
         return f"NgramAnalyzer({self.ngram_range!r})"
+
+
+class CharNgramAnalyzer:
+    """Character n-grams of each token, padded with spaces like scikit-learn's ``char_wb``.
+
+    They catch typos and word families that lemmas miss («дозвон», «недозвон»).
+
+    >>> CharNgramAnalyzer((3, 3))(["сбой"])
+    [' сб', 'сбо', 'бой', 'ой ']
+    """
+
+    def __init__(self, ngram_range: tuple[int, int] = (2, 5)):
+        self.ngram_range = tuple(ngram_range)
+
+    def grams(self, token: str) -> tuple[str, ...]:
+        """The n-grams of one token."""
+        lo, hi = self.ngram_range
+        w = f" {token} "
+        return tuple([w[i:i + n] for n in range(lo, hi + 1) for i in range(len(w) - n + 1)])
+
+    def __call__(self, tokens: Sequence[str]) -> list[str]:
+        cache = self.__dict__.get("_cache")  # the same words recur in every text
+        if cache is None:
+            cache = self.__dict__["_cache"] = lru_cache(maxsize=262_144)(self.grams)
+        return list(chain.from_iterable(map(cache, tokens)))
+
+    def __getstate__(self):
+        return {"ngram_range": self.ngram_range}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CharNgramAnalyzer) and other.ngram_range == self.ngram_range
+
+    def __repr__(self) -> str:
+        return f"CharNgramAnalyzer({self.ngram_range!r})"

@@ -19,8 +19,8 @@ def complaint_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["is_complaint"].astype(bool)].reset_index(drop=True)
 
 
-def evaluate_model(model: ComplaintClassifier, df: pd.DataFrame) -> dict:
-    """:func:`nlp.evaluate.score` of ``model`` on the complaint rows of ``df``."""
+def evaluate_model(model, df: pd.DataFrame) -> dict:
+    """:func:`nlp.evaluate.score` of ``model`` (anything with ``predict(texts)``) on the complaint rows of ``df``."""
     rows = complaint_rows(df)
     pred = model.predict(rows["text"].tolist()) if len(rows) else np.zeros((0, 5))
     y = label_matrix(rows)
@@ -68,4 +68,5 @@ def train(corpus: Iterable[str | Path], output: str | Path, evals: Iterable[str 
         "train_seconds": round(seconds, 1),
         "retrain": "python scripts/retrain.py",
     }
-    return save_model(model, output, card), problems
+    # the file holds the tagging form: it loads without scikit-learn (see nlp.scoring)
+    return save_model(model.scorer(), output, card), problems

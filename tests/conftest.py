@@ -20,6 +20,16 @@ def shipped():
 
 
 @pytest.fixture(scope="session")
+def corpus_model():
+    """A ComplaintClassifier (scikit-learn form) fitted on part of corpora/, for comparing paths."""
+    from nlp import ComplaintClassifier, label_matrix, read_labelled
+
+    df, _ = read_labelled([ROOT / "corpora"])
+    df = df.sample(2000, random_state=0)
+    return ComplaintClassifier(cv=0).fit(df["text"].tolist(), label_matrix(df))
+
+
+@pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory) -> Path:
     from nlp import train
 

@@ -1,5 +1,7 @@
 import json
 import pickle
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -110,10 +112,10 @@ EDGE_TEXTS = [
 ]
 
 
-def test_batch_scorer_gives_scikit_learns_probabilities(shipped):
+def test_batch_scorer_gives_scikit_learns_probabilities(corpus_model):
     """The array path for raw texts matches preprocessing + scikit-learn's TF-IDF and regressions."""
     df, _ = read_labelled(["corpora"])
-    model = shipped.model
+    model = corpus_model
     texts = df["text"].tolist()[:400] + EDGE_TEXTS
     fast = model.predict_proba(texts)
     slow = model.predict_proba_docs(model.preprocessor_.transform(texts))
@@ -123,16 +125,45 @@ def test_batch_scorer_gives_scikit_learns_probabilities(shipped):
     assert np.abs(model.predict_proba(texts[::-1])[::-1] - fast).max() < 1e-9
 
 
-def test_batch_scorer_that_starts_afresh_scores_the_same(shipped):
+def test_batch_scorer_that_starts_afresh_scores_the_same(corpus_model):
     """Tables bounded to a few tokens must restart between batches without changing a probability."""
     from nlp.scoring import BatchScorer
 
     df, _ = read_labelled(["corpora"])
     texts = df["text"].tolist()[:300] + EDGE_TEXTS
-    big, small = BatchScorer(shipped.model), BatchScorer(shipped.model, max_tokens=50, max_chunks=50)
+    big, small = BatchScorer(corpus_model), BatchScorer(corpus_model, max_tokens=50, max_chunks=50)
     for batch in (texts[:100], texts[100:200], texts[200:]):
         assert np.abs(big.predict_proba(batch) - small.predict_proba(batch)).max() < 1e-12
     assert len(small.names) < len(big.names)  # the small one really did start afresh
+
+
+def test_batch_scorer_pickles_its_numbers_not_its_caches(corpus_model):
+    scorer = corpus_model.scorer()
+    texts = ["Не дозвониться до банка", "Роутер не работает, 3 дня жду мастера"]
+    before = scorer.predict_proba(texts)
+    blob = pickle.dumps(scorer)
+    again = pickle.loads(blob)
+    assert np.array_equal(again.predict_proba(texts), before)
+    assert b"sklearn" not in blob  # a model file must load without scikit-learn
+    assert len(again.names) < len(scorer.names)  # tables start empty after loading
+
+
+def test_explanations_sum_to_the_logit(corpus_model):
+    """The pushes explain() lists are the whole linear score of a short text (no window pooling)."""
+    scorer = corpus_model.scorer()
+    P, pushes = scorer.explain("Мне так и не перезвонили, деньги не вернули")
+    for j, label in enumerate(scorer.labels):
+        logit = scorer.intercept[j] + sum(w for _, w in pushes[label])
+        assert abs(1 / (1 + np.exp(-logit)) - P[j]) < 1e-9
+    assert "не_перезвонить+past" in dict(pushes["missing_rep"])
+
+
+def test_tagging_never_imports_scikit_learn():
+    """Cold start: a model file loads and tags without importing scikit-learn (or pandas)."""
+    code = ("import sys; from nlp import ComplaintTagger; ComplaintTagger.load().tag('Банкомат съел карту'); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'pandas'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_recovery_is_pooled_over_windows_of_long_texts():

@@ -3,7 +3,8 @@ import pickle
 import pytest
 
 from nlp.corpus import read_labelled
-from nlp.text import NgramAnalyzer, RussianPreprocessor, normalize
+from nlp.model import RussianPreprocessor
+from nlp.text import NgramAnalyzer, normalize
 
 
 @pytest.fixture(scope="module")
