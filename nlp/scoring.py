@@ -70,18 +70,32 @@ class _Block:
         if vectorizer.norm != "l2" or vectorizer.binary or not vectorizer.use_idf:
             raise ValueError("BatchScorer handles l2-normalised, idf-weighted, non-binary TF-IDF only")
 
-    def tfidf(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
-        """Counts → TF-IDF rows: sublinear tf, idf and L2 norm as scikit-learn applies them."""
+    def _weighted(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
+        """Sublinear tf × idf, before the L2 norm, as scikit-learn computes them."""
         data = counts.data.astype(np.float64)
         if self.sublinear:
             np.log(data, out=data)
             data += 1
         data *= self.idf[counts.indices]
-        rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
-        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=counts.shape[0]))
-        norms[norms == 0] = 1
-        data /= norms[rows]
         return sparse.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
+
+    def tfidf(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
+        """Counts → TF-IDF rows (L2-normalised)."""
+        X = self._weighted(counts)
+        X.data /= np.repeat(self._norms(X), np.diff(X.indptr))
+        return X
+
+    @staticmethod
+    def _norms(X: sparse.csr_matrix) -> np.ndarray:
+        squares = sparse.csr_matrix((X.data * X.data, X.indices, X.indptr), shape=X.shape)
+        norms = np.sqrt(squares @ np.ones(X.shape[1]))
+        norms[norms == 0] = 1
+        return norms
+
+    def scores(self, counts: sparse.csr_matrix, columns: slice) -> np.ndarray:
+        """``tfidf(counts) @ coef``, with the norm applied to the few products, not to every count."""
+        X = self._weighted(counts)
+        return (X @ self.coef[:, columns]) / self._norms(X)[:, None]
 
     def names(self) -> np.ndarray:
         """Feature names by column number (built on first use: only explanations need them)."""
@@ -333,7 +347,9 @@ class BatchScorer:
             # chars: one row of n-gram counts per token, summed per text by one sparse product
             indptr = np.zeros(n_rows + 1, dtype=np.int64)
             np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-            D = sparse.csr_matrix((np.ones(len(ids)), ids, indptr), shape=(n_rows, len(self.names)))
+            # float32: counts are small whole numbers, and the product moves half the bytes
+            D = sparse.csr_matrix((np.ones(len(ids), dtype=np.float32), ids, indptr),
+                                  shape=(n_rows, len(self.names)))
             out.append((self.chars, (D @ self._chars()).tocsr()))
         return out
 
@@ -341,13 +357,14 @@ class BatchScorer:
         """Regression logits of the texts (or windows) numbered by ``rows``."""
         S = np.tile(self.intercept[columns], (n_rows, 1))
         for block, counts in self._counts(ids, rows, n_rows):
-            S += block.tfidf(counts) @ block.coef[:, columns]
+            S += block.scores(counts, columns)
         return S
 
     def _chars(self) -> sparse.csr_matrix:
         if self._char_matrix is None:
             self._char_matrix = sparse.csr_matrix(
-                (np.ones(self.char_indices.size), self.char_indices.array, self.char_indptr.array),
+                (np.ones(self.char_indices.size, dtype=np.float32), self.char_indices.array,
+                 self.char_indptr.array),
                 shape=(len(self.names), len(self.chars.vocabulary)))
         return self._char_matrix
 
