@@ -131,6 +131,7 @@ def normalize(text: str) -> str:
 
 
 def _is_punct(token: str) -> bool:
+    """Whether every character is punctuation (true of an empty string)."""
     return all(unicodedata.category(ch)[0] == "P" for ch in token)
 
 
@@ -189,6 +190,14 @@ def cached_lemma(verb_forms: bool, maxsize: int):
     return lru_cache(maxsize=maxsize)(lambda word: lemma(word, verb_forms))
 
 
+_WORD_IN_PUNCT = re.compile(r"([^\w\s]*)([^\W\d_]+)([^\w\s]*)")
+
+
+def _marks(punct: str) -> tuple[str, ...]:
+    """The «?» and «!» a run of punctuation holds, once each."""
+    return (("?",) if "?" in punct else ()) + (("!",) if "!" in punct else ())
+
+
 def chunk_tokens(chunk: str, lemmatize=lemma) -> tuple[str, ...]:
     """Tokens of one whitespace-free chunk of normalised text.
 
@@ -202,22 +211,20 @@ def chunk_tokens(chunk: str, lemmatize=lemma) -> tuple[str, ...]:
     if chunk in PLACEHOLDERS:
         # normalize() pads placeholders with spaces, so each is a chunk of its own
         return (chunk,)
-    # Most chunks are a bare word, or a word and one punctuation mark: razdel
-    # would return exactly that, so skip it (it is the slow part of a miss).
+    # Most chunks are a bare word, or a word in punctuation («слово»), «(слово», «слово?!»):
+    # razdel would split exactly there, so skip it (it is the slow part of a miss).
     if chunk.isalpha():
         return (lemmatize(chunk),)
-    if chunk[:-1].isalpha() and _is_punct(chunk[-1]):
-        return (lemmatize(chunk[:-1]),) + (("?",) if chunk[-1] == "?" else ("!",) if chunk[-1] == "!" else ())
+    m = _WORD_IN_PUNCT.fullmatch(chunk)
+    if m and _is_punct(m[1] + m[3]):
+        return _marks(m[1]) + (lemmatize(m[2]),) + _marks(m[3])
     out: list[str] = []
     for tok in tokenize(chunk):
         t = tok.text
         if t[0].isalnum():
             out.append(lemmatize(t) if t[0].isalpha() else t)
         elif _is_punct(t):
-            if "?" in t:
-                out.append("?")
-            if "!" in t:
-                out.append("!")
+            out.extend(_marks(t))
         else:
             out.append(_REPEATS.sub(r"\1", t))
     return tuple(out)
