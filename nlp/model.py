@@ -353,7 +353,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "head_")
         scorer = self.__dict__.get("_scorer_cache")
-        if scorer is None:
+        if not scorer:
             from .scoring import BatchScorer
 
             scorer = self.__dict__["_scorer_cache"] = BatchScorer(self)
@@ -367,8 +367,14 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         """Probabilities (n × 5), columns in the order of ``labels_``."""
         X = list(X)
-        if isinstance(self.preprocessor_, RussianPreprocessor):
-            return self.scorer().predict_proba(X)
+        if self.__dict__.get("_scorer_cache") is None and isinstance(self.preprocessor_, RussianPreprocessor):
+            try:
+                self.scorer()
+            except ValueError:  # settings the tagging form does not cover (e.g. trigrams)
+                self.__dict__["_scorer_cache"] = False
+        scorer = self.__dict__.get("_scorer_cache")
+        if scorer:
+            return scorer.predict_proba(X)
         return self.predict_proba_docs(self.preprocessor_.transform(X))  # e.g. the benchmark's raw words
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
