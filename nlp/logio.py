@@ -429,6 +429,16 @@ def _cell(value: object) -> object:
     return value
 
 
+def _csv_column(s: pd.Series) -> list:
+    """One column's cells for a CSV file: missing → empty, formulas neutralised, NumPy scalars as Python's."""
+    values = s.tolist()  # NumPy scalars become Python ones here
+    if s.dtype.kind in "biu":
+        return values
+    if s.dtype.kind == "f":
+        return ["" if v != v else v for v in values] if s.isna().any() else values
+    return ["" if (v := _cell(x)) is None else neutralize(v) for x in values]
+
+
 class LogWriter:
     """Writes tagged chunks to ``path`` through a temporary file; :meth:`commit` puts it in place."""
 
@@ -465,8 +475,8 @@ class LogWriter:
             self._writer = csv.writer(self._handle, delimiter=self.delimiter)
             self._writer.writerow([neutralize(str(c)) for c in df.columns])
         df = self._flat_causes(df)
-        self._writer.writerows([["" if (v := _cell(x)) is None else neutralize(v) for x in row]
-                                for row in df.itertuples(index=False, name=None)])
+        # column by column: numbers need no neutralising and come out of NumPy in one call
+        self._writer.writerows(zip(*(_csv_column(df[c]) for c in df.columns)))
 
     def _write_jsonl(self, df):
         if self._handle is None:
