@@ -1,4 +1,9 @@
-"""Features and classifiers: lemma TF-IDF into one logistic regression per label."""
+"""Training side, as scikit-learn estimators: texts → token lists → TF-IDF → one logistic regression per label.
+
+:class:`ComplaintClassifier` is what is fitted and cross-validated; its
+:meth:`~ComplaintClassifier.scorer` is the tagging form a model file holds
+(:mod:`nlp.scoring`).
+"""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -17,7 +22,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from .labels import LABELS
-from .text import (_NEGATIONS, CharNgramAnalyzer, NgramAnalyzer, bind_negations, cached_lemma, chunk_tokens,
+from .text import (NEGATIONS, CharNgramAnalyzer, NgramAnalyzer, bind_negations, cached_lemma, chunk_tokens,
                    normalize)
 
 _GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
@@ -113,7 +118,7 @@ class RussianPreprocessor(TransformerMixin, BaseEstimator):
         ['робот', 'не_соединять+pres', 'с', 'оператор']
         """
         tokens = list(chain.from_iterable(map(self._chunker(), normalize(text).split())))
-        if self.negation and not _NEGATIONS.isdisjoint(tokens):
+        if self.negation and not NEGATIONS.isdisjoint(tokens):
             return bind_negations(tokens)
         return tokens
 

@@ -16,12 +16,11 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .model import ComplaintClassifier
+
 from .labels import ATTEMPTED, CAUSES, NOT_ATTEMPTED, OTHER
 from .persist import DEFAULT_MODEL, ModelError, load_model
 from .scoring import BatchScorer
-
-if TYPE_CHECKING:
-    from .model import ComplaintClassifier
 
 OK, EMPTY, NOT_RUSSIAN, TRUNCATED = "ok", "empty_text", "not_russian", "truncated"
 #: Longer texts are cut: a 20,000-character complaint is already a long letter,

@@ -49,7 +49,7 @@ def _number_placeholder(m: re.Match) -> str:
 
 
 _REPEATS = re.compile(r"(\W)\1+")
-_NEGATIONS = frozenset({"не", "ни"})
+NEGATIONS = frozenset({"не", "ни"})
 
 
 #: Separates texts in a batch joined into one string: a private-use character,
@@ -246,7 +246,7 @@ def bind_negations(tokens: list[str]) -> list[str]:
                 continue
             out.append(neg)
             neg = None
-        if tok in _NEGATIONS:
+        if tok in NEGATIONS:
             neg = tok
         else:
             out.append(tok)
