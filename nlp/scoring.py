@@ -203,7 +203,6 @@ class BatchScorer:
         # tokens depend on its neighbours (a phone spans chunks), see token_ids.
         self.chunks: dict[str, int] = {}  # raw chunk → chunk number
         self.regions: dict[str, int] = {}  # raw number region → chunk number
-        self.numeric: dict[int, str] = {}  # chunk number of a chunk with digits → its prepared text
         self.seq_start, self.seq_len, self.seq_tokens = _Growing(np.int64), _Growing(np.int64), _Growing(np.int64)
         self.is_numeric = _Growing(bool)
         self.chunks[DOC_BREAK] = self._sequences([(_BREAK_ID,)])[0]
@@ -240,7 +239,7 @@ class BatchScorer:
     def _ids_of_prepared(self, prepared: Sequence[str]) -> list[tuple[int, ...]]:
         """Token numbers of prepared text pieces, tokenising and numbering what is new."""
         cache = self.prepared
-        pieces = [p.split() if p else () for p in prepared]
+        pieces = [p.split() for p in prepared]
         new = [c for c in dict.fromkeys(chain.from_iterable(pieces)) if c not in cache]
         if new:
             tokens = [chunk_tokens(c, self.lemma) for c in new]
@@ -253,7 +252,7 @@ class BatchScorer:
     def token_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token numbers of a batch (negation bound), flat, and the text each belongs to.
 
-        The steps of :meth:`nlp.text.RussianPreprocessor.tokens`, but per
+        The steps of :meth:`nlp.model.RussianPreprocessor.tokens`, but per
         distinct raw chunk: a chunk seen before costs one dictionary lookup.
         """
         if len(self.names) > self.max_tokens or self.seq_len.size > self.max_chunks:
@@ -291,10 +290,8 @@ class BatchScorer:
     def _new_chunks(self, chunks: list[str]) -> list[int]:
         prepared = list(map(prepare_chunk, chunks))
         numeric = [has_digit(p) for p in prepared]
-        numbers = self._sequences(self._ids_of_prepared([() if n else p for p, n in zip(prepared, numeric)]),
-                                  numeric)
-        self.numeric.update((k, p) for k, p, n in zip(numbers, prepared, numeric) if n)
-        return numbers
+        # a chunk with digits gets no tokens of its own: its number region gets them
+        return self._sequences(self._ids_of_prepared(["" if n else p for p, n in zip(prepared, numeric)]), numeric)
 
     def _number_regions(self, chunks: list[str], cid: np.ndarray, numeric: np.ndarray) -> None:
         """Each run of chunks with digits, with the chunk after it, becomes one chunk number."""
