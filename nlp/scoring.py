@@ -31,7 +31,7 @@ from scipy import sparse
 from scipy.special import expit
 
 from .text import (DOC_BREAK, SEPARATOR, CharNgramAnalyzer, NgramAnalyzer, cached_lemma, chunk_tokens, has_digit,
-                   prepare_chunk, replace_numbers)
+                   number_regions, prepare_chunk, replace_numbers)
 
 if TYPE_CHECKING:
     from .model import ComplaintClassifier
@@ -295,14 +295,7 @@ class BatchScorer:
 
     def _number_regions(self, chunks: list[str], cid: np.ndarray, numeric: np.ndarray) -> None:
         """Each run of chunks with digits, with the chunk after it, becomes one chunk number."""
-        at = np.flatnonzero(numeric)
-        gap = np.diff(at) > 1
-        starts = at[np.concatenate([[True], gap])]
-        ends = at[np.concatenate([gap, [True]])] + 1
-        # the chunk after a run belongs to it (a sum ends in «руб.»), unless the text ends there
-        has_next = ends < len(chunks)
-        has_next[has_next] = cid[ends[has_next]] != self.chunks[DOC_BREAK]
-        ends += has_next
+        starts, ends = number_regions(numeric, cid == self.chunks[DOC_BREAK])
         keys = [" ".join(chunks[a:b]) for a, b in zip(starts.tolist(), ends.tolist())]
         inside = np.zeros(len(chunks) + 1, dtype=np.int64)
         np.add.at(inside, starts + 1, 1)

@@ -12,7 +12,9 @@ import re
 import unicodedata
 from functools import lru_cache
 from itertools import chain
-from typing import Iterable, Sequence
+from typing import Sequence
+
+import numpy as np
 
 from razdel import tokenize
 
@@ -88,32 +90,29 @@ def replace_numbers(region: str) -> str:
     return _NUMBERS.sub(_number_placeholder, region)
 
 
-def number_regions(numeric: list[int], n_chunks: int, ends: Iterable[int] = ()) -> list[tuple[int, int]]:
+def number_regions(numeric: Sequence[bool], stops: Sequence[bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Where the number scan runs: each maximal run of chunks with digits, plus the chunk after it.
 
     A phone or a card spans several chunks, all with digits; a sum ends in the
     chunk after its digits («500 руб.»). No pattern starts in a chunk without
-    digits, so the rest of a text never needs the scan. ``numeric`` are the
-    positions of chunks with digits, ascending; ``ends`` are positions that
-    must not be taken as the chunk after (the end of a text in a batch).
+    digits, so the rest of a text never needs the scan. ``numeric`` marks the
+    chunks with digits, one flag per chunk; ``stops`` marks chunks that must
+    not be taken as the chunk after (the text breaks of a batch). Returns the
+    start and (exclusive) end chunk of every region.
 
-    >>> number_regions([2, 3, 7], 8)
-    [(2, 5), (7, 8)]
+    >>> number_regions([False, False, True, True, False, False, False, True])
+    (array([2, 7]), array([5, 8]))
     """
-    stop = set(ends)
-    regions = []
-    k = 0
-    while k < len(numeric):
-        start = end = numeric[k]
-        while k + 1 < len(numeric) and numeric[k + 1] == end + 1:
-            k += 1
-            end += 1
-        k += 1
-        end += 1
-        if end < n_chunks and end not in stop:
-            end += 1
-        regions.append((start, end))
-    return regions
+    at = np.flatnonzero(np.asarray(numeric, dtype=bool))
+    if not len(at):
+        return at, at
+    gap = np.diff(at) > 1
+    starts = at[np.concatenate([[True], gap])]
+    ends = at[np.concatenate([gap, [True]])] + 1
+    has_next = ends < len(numeric)
+    if stops is not None:
+        has_next[has_next] = ~np.asarray(stops, dtype=bool)[ends[has_next]]
+    return starts, ends + has_next
 
 
 def normalize(text: str) -> str:
@@ -124,8 +123,8 @@ def normalize(text: str) -> str:
     """
     # the batch separator counts as a space, in one text as in a batch (nlp.scoring)
     chunks = [prepare_chunk(c) for c in text.replace(DOC_BREAK, " ").split()]
-    numeric = [i for i, c in enumerate(chunks) if has_digit(c)]
-    for start, end in reversed(number_regions(numeric, len(chunks))):
+    starts, ends = number_regions([has_digit(c) for c in chunks])
+    for start, end in zip(starts[::-1].tolist(), ends[::-1].tolist()):
         chunks[start:end] = [replace_numbers(" ".join(chunks[start:end]))]
     return " ".join(chunks)
 
