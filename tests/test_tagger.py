@@ -1,3 +1,5 @@
+import gc
+
 import pandas as pd
 import pytest
 
@@ -44,6 +46,8 @@ def test_tag_many_keeps_order_and_parallel_matches_serial(shipped):
     parallel = shipped.tag_many(texts, batch_size=500, n_jobs=2)
     assert [r.status for r in serial[:4]] == ["ok", "empty_text", "ok", "not_russian"]
     assert serial == parallel
+    # the pool freezes the parent's objects only while it forks
+    assert gc.get_freeze_count() == 0
 
 
 def test_tag_frame_keeps_original_columns_and_index(shipped):
