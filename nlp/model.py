@@ -169,7 +169,11 @@ class NBWeightedLogisticRegression(ClassifierMixin, BaseEstimator):
         # the dual problem is the faster one when features outnumber texts, as here
         lr = LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear", dual=True,
                                 max_iter=1000, random_state=self.random_state)
-        lr.fit(X @ sparse.diags(self.scale_), y)
+        # scaling the stored values keeps the index order (a product with a diagonal would
+        # scramble it, and liblinear would pay for a re-sort)
+        scaled = X.astype(np.float64)
+        scaled.data *= self.scale_[scaled.indices]
+        lr.fit(scaled, y)
         self.coef_ = lr.coef_ * self.scale_
         self.intercept_ = lr.intercept_
         return self
@@ -291,16 +295,16 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"Y must be an n×{len(LABELS)} 0/1 matrix (columns {LABELS}) with one row per text")
         self.preprocessor_ = clone(self.preprocessor) if self.preprocessor is not None else RussianPreprocessor()
         docs = self.preprocessor_.fit_transform(X)
-        Y_all = Y
         self.labels_ = list(LABELS)
         self.thresholds_ = np.full(len(LABELS), 0.5)
         self.cv_scores_ = None
         if self.cv and self.cv > 1:
             P = np.zeros(Y.shape, dtype=float)
             folds = list(KFold(self.cv, shuffle=True, random_state=self.random_state).split(docs))
-            fold_probs = Parallel(n_jobs=self.n_jobs)(
-                delayed(_fit_fold)(self._head(), docs, Y, train, test, self.recovery_window)
-                for train, test in folds)
+            # the final fit runs beside the folds: K + 1 equal jobs keep every core busy to the end
+            jobs = [delayed(_fit_fold)(self._head(), docs, Y, train, test, self.recovery_window)
+                    for train, test in folds] + [delayed(self._head().fit)(docs, Y)]
+            *fold_probs, self.head_ = Parallel(n_jobs=self.n_jobs)(jobs)
             for (_, test), probs in zip(folds, fold_probs):
                 P[test] = probs
             from sklearn.metrics import f1_score
@@ -317,7 +321,8 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
                 "cause_macro_f1": round(float(f1_score(Y[:, :-1], pred[:, :-1], average="macro",
                                                        zero_division=0)), 4),
             }
-        self.head_ = self._head().fit(docs, np.asarray(Y_all, dtype=np.int8))
+        else:
+            self.head_ = self._head().fit(docs, Y)
         return self
 
     def predict_proba_docs(self, docs: list[list[str]]) -> np.ndarray:
