@@ -58,7 +58,8 @@ def _cmd_train(args) -> int:
     print(f"trained on {card['training_data']['records']:,} records in {card['train_seconds']}s → {args.output}",
           file=sys.stderr)
     if cv:
-        print(f"cross-validated ({cv['folds']} folds): cause macro-F1 {cv['cause_macro_f1']:.3f}, "
+        folds = f"{cv['folds']} folds" + (", by source file" if cv.get("grouped") else "")
+        print(f"cross-validated ({folds}): cause macro-F1 {cv['cause_macro_f1']:.3f}, "
               f"recovery F1 {cv['f1']['recovery']:.3f}", file=sys.stderr)
     for name, metrics in card["evaluations"].items():
         print(f"\n{name}:\n{format_report(metrics)}", file=sys.stderr)

@@ -17,7 +17,7 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold
+from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
@@ -66,6 +66,22 @@ def pool_recovery(predict, docs: list[list[str]], window: int | None) -> np.ndar
         np.maximum.at(best, owner, predict(windows)[:, -1])
         P[:, -1] = np.maximum(P[:, -1], best)
     return P
+
+
+def cv_folds(n: int, k: int, groups=None, random_state: int = 0) -> tuple[list, bool]:
+    """``k`` (train, test) index pairs over ``n`` rows, and whether they keep groups whole.
+
+    Groups stay whole when there are at least ``k`` of them; otherwise the
+    rows are shuffled into ``k`` folds.
+
+    >>> folds, grouped = cv_folds(6, 2, groups=["a", "a", "b", "b", "c", "c"])
+    >>> grouped, sorted(map(len, (test for _, test in folds)))
+    (True, [2, 4])
+    """
+    rows = np.arange(n)
+    if groups is not None and len(set(groups)) >= k:
+        return list(GroupKFold(k).split(rows, groups=list(groups))), True
+    return list(KFold(k, shuffle=True, random_state=random_state).split(rows)), False
 
 
 def _fit_fold(head: Pipeline, docs, Y, train, test, window) -> np.ndarray:
@@ -205,6 +221,9 @@ class LabelwiseClassifier(ClassifierMixin, BaseEstimator):
         Y = np.asarray(Y)
         if Y.shape[1] != len(self.estimators):
             raise ValueError(f"Y has {Y.shape[1]} columns for {len(self.estimators)} estimators")
+        if sparse.issparse(X):
+            X = sparse.csr_matrix(X)
+            X.sort_indices()  # once here, not once per label inside liblinear's input check
         self.estimators_ = [ConstantProbability(float(y[0])) if y.min() == y.max() else clone(est).fit(X, y)
                             for est, y in zip(self.estimators, Y.T)]
         return self
@@ -282,12 +301,16 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         heads = [lr(self.nb_weight)] * (len(LABELS) - 1) + [lr(self.recovery_nb_weight)]
         return Pipeline([("features", features), ("clf", LabelwiseClassifier(heads))])
 
-    def fit(self, X: Sequence[str], Y, is_complaint=None) -> "ComplaintClassifier":
+    def fit(self, X: Sequence[str], Y, is_complaint=None, groups=None) -> "ComplaintClassifier":
         """Learn from texts ``X`` and the label matrix ``Y`` (n × 5).
 
         ``is_complaint`` (optional, one bool per text) restricts threshold
         choice and CV scores to complaint rows, the rows the guide scores on;
-        every row is still learnt from.
+        every row is still learnt from. ``groups`` (optional, e.g. the source
+        file of each text) keeps each group within one fold when there are at
+        least ``cv`` groups: texts by one writer share a style and situations,
+        and random folds would score the model on its own writers' habits,
+        too confident for text from anyone else.
         """
         self.__dict__.pop("_scorer_cache", None)
         Y = np.asarray(Y, dtype=np.int8)
@@ -300,7 +323,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
         self.cv_scores_ = None
         if self.cv and self.cv > 1:
             P = np.zeros(Y.shape, dtype=float)
-            folds = list(KFold(self.cv, shuffle=True, random_state=self.random_state).split(docs))
+            folds, grouped = cv_folds(len(docs), self.cv, groups, self.random_state)
             # the final fit runs beside the folds: K + 1 equal jobs keep every core busy to the end
             jobs = [delayed(_fit_fold)(self._head(), docs, Y, train, test, self.recovery_window)
                     for train, test in folds] + [delayed(self._head().fit)(docs, Y)]
@@ -315,6 +338,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
             pred = P >= self.thresholds_
             self.cv_scores_ = {
                 "folds": int(self.cv),
+                "grouped": bool(grouped),
                 "rows": "complaint rows" if is_complaint is not None else "all rows",
                 "f1": {lab: round(float(f1_score(Y[:, j], pred[:, j], zero_division=0)), 4)
                        for j, lab in enumerate(LABELS)},

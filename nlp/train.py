@@ -43,7 +43,8 @@ def train(corpus: Iterable[str | Path], output: str | Path, evals: Iterable[str 
         raise ValueError("no valid labelled record in " + ", ".join(map(str, files)))
     start = time.perf_counter()
     model = ComplaintClassifier(cv=cv, random_state=seed, **params).fit(
-        df["text"].tolist(), label_matrix(df), is_complaint=df["is_complaint"].to_numpy(bool))
+        df["text"].tolist(), label_matrix(df), is_complaint=df["is_complaint"].to_numpy(bool),
+        groups=df["source"].tolist())
     seconds = time.perf_counter() - start
     evaluations = {}
     for path in evals:
@@ -63,7 +64,8 @@ def train(corpus: Iterable[str | Path], output: str | Path, evals: Iterable[str 
         "thresholds": dict(zip(model.labels_, map(float, model.thresholds_))),
         "cv_metrics": model.cv_scores_,
         "cv_note": "out-of-fold F1 on complaint rows, at thresholds picked on the same out-of-fold "
-                   "predictions (slightly optimistic)",
+                   "predictions (slightly optimistic); folds keep each source file whole when there "
+                   "are at least as many files as folds",
         "evaluations": evaluations,
         "train_seconds": round(seconds, 1),
         "retrain": "python scripts/retrain.py",

@@ -164,9 +164,9 @@ def main():
     results: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                                 f"Python {platform.python_version()}"}
     # -- train every peer on the same corpus ---------------------------------------------
-    is_complaint = df["is_complaint"].to_numpy(bool)
-    ours, t_ours = timed(ComplaintClassifier(cv=5, n_jobs=-1).fit, X, Y, is_complaint)
-    raw_cv, _ = timed(ComplaintClassifier(preprocessor=RawWords(), cv=5, n_jobs=-1).fit, X, Y, is_complaint)
+    is_complaint, groups = df["is_complaint"].to_numpy(bool), df["source"].tolist()
+    ours, t_ours = timed(ComplaintClassifier(cv=5, n_jobs=-1).fit, X, Y, is_complaint, groups)
+    raw_cv, _ = timed(ComplaintClassifier(preprocessor=RawWords(), cv=5, n_jobs=-1).fit, X, Y, is_complaint, groups)
     plain = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2),
                           OneVsRestClassifier(LogisticRegression(max_iter=1000, class_weight="balanced")))
     plain, t_plain = timed(plain.fit, X, Y)

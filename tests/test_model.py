@@ -179,3 +179,25 @@ def test_recovery_is_pooled_over_windows_of_long_texts():
     assert P[0, 4] == pytest.approx(3 / 30)  # recovery: the window that holds the clause
     assert P[1, 4] == pytest.approx(1 / 60)
     assert np.array_equal(pool_recovery(predict, [long], window=None), predict([long]))
+
+
+def test_cv_folds_keep_each_source_whole():
+    from nlp.model import cv_folds
+
+    groups = ["a.jsonl"] * 5 + ["b.jsonl"] * 3 + ["c.jsonl"] * 4 + ["d.jsonl"] * 2
+    folds, grouped = cv_folds(len(groups), 3, groups)
+    assert grouped
+    for train, test in folds:
+        assert not {groups[i] for i in train} & {groups[i] for i in test}
+    assert sorted(i for _, test in folds for i in test) == list(range(len(groups)))
+    # fewer sources than folds: shuffled rows instead, every row tested once
+    two_sources = ["a.jsonl"] * 7 + ["b.jsonl"] * 7
+    folds, grouped = cv_folds(len(groups), 5, two_sources)
+    assert not grouped and sorted(i for _, test in folds for i in test) == list(range(len(groups)))
+
+
+def test_fit_records_whether_folds_were_grouped(tiny):
+    X, Y = tiny
+    by_half = ["first"] * (len(X) // 2) + ["second"] * (len(X) - len(X) // 2)
+    assert ComplaintClassifier(cv=2, min_df=1).fit(X, Y, groups=by_half).cv_scores_["grouped"]
+    assert not ComplaintClassifier(cv=2, min_df=1).fit(X, Y).cv_scores_["grouped"]
