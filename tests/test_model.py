@@ -201,3 +201,25 @@ def test_fit_records_whether_folds_were_grouped(tiny):
     by_half = ["first"] * (len(X) // 2) + ["second"] * (len(X) - len(X) // 2)
     assert ComplaintClassifier(cv=2, min_df=1).fit(X, Y, groups=by_half).cv_scores_["grouped"]
     assert not ComplaintClassifier(cv=2, min_df=1).fit(X, Y).cv_scores_["grouped"]
+
+
+@pytest.mark.parametrize("min_df, max_df", [(1, 1.0), (2, 0.5), (2, 3)])
+def test_char_ngram_tfidf_is_scikit_learns_tfidf_vectorizer(tiny, min_df, max_df):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from nlp import RussianPreprocessor
+    from nlp.model import CharNgramTfidf
+    from nlp.text import CharNgramAnalyzer
+
+    docs = RussianPreprocessor().transform(tiny[0])
+    train, unseen = docs[: len(docs) // 2], docs[len(docs) // 2:] + [[], ["ёжик", "ёжик", "!"]]
+    ref = TfidfVectorizer(analyzer=CharNgramAnalyzer((2, 5)), min_df=min_df, max_df=max_df,
+                          sublinear_tf=True, dtype=np.float32)
+    ours = CharNgramTfidf((2, 5), min_df=min_df, max_df=max_df)
+    A, B = ref.fit_transform(train), ours.fit_transform(train)
+    assert ours.vocabulary_ == ref.vocabulary_
+    np.testing.assert_array_equal(ours.idf_, ref.idf_)
+    assert abs(A - B).max() < 1e-6 and B.dtype == A.dtype
+    assert abs(ref.transform(unseen) - ours.transform(unseen)).max() < 1e-6
+    assert list(ours.get_feature_names_out()) == list(ref.get_feature_names_out())
+    assert pickle.loads(pickle.dumps(ours)).vocabulary_ == ours.vocabulary_
