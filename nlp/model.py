@@ -183,11 +183,10 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
         D.sum_duplicates()
         return D, list(index)
 
-    def _grams(self, tokens: list[str], vocabulary: dict[str, int] | None) -> sparse.csr_matrix:
-        """Tokens × n-grams counts; a fixed ``vocabulary`` skips unknown n-grams, ``None`` grows ``self._seen``."""
+    def _grams(self, tokens: list[str], vocabulary: dict[str, int], grow: bool = False) -> sparse.csr_matrix:
+        """Tokens × n-grams counts: ``grow`` adds new n-grams to ``vocabulary``, else they are skipped."""
         cut = self.analyzer.grams
-        if vocabulary is None:
-            vocabulary = self._seen
+        if grow:
             rows = [[vocabulary.setdefault(g, len(vocabulary)) for g in cut(t)] for t in tokens]
         else:
             get = vocabulary.get
@@ -205,10 +204,9 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
 
     def fit_transform(self, docs: Sequence[Sequence[str]], y=None):
         D, tokens = self._token_counts(docs)
-        self._seen: dict[str, int] = {}
-        C = (D @ self._grams(tokens, None)).tocsc()
-        grams = np.array(list(self._seen), dtype=object)
-        del self._seen
+        seen: dict[str, int] = {}
+        C = (D @ self._grams(tokens, seen, grow=True)).tocsc()
+        grams = np.array(list(seen), dtype=object)
         n = len(docs)
         low = self.min_df if isinstance(self.min_df, (int, np.integer)) else self.min_df * n
         high = self.max_df if isinstance(self.max_df, (int, np.integer)) else self.max_df * n

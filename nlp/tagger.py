@@ -221,7 +221,7 @@ def worker_pool(tagger: ComplaintTagger, n_jobs: int) -> ProcessPoolExecutor:
     if method == "fork":
         # A forking pool starts all its processes at the first task. Start them now with the
         # parent's objects frozen: a child's garbage collector then never walks them, and so
-        # never copies the pages they live on (a full bench parent lost a third of its speed to that).
+        # never copies the pages they live on (Python's advice for fork without exec).
         gc.freeze()
         try:
             pool.submit(int).result()
