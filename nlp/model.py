@@ -185,12 +185,11 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
 
     def _grams(self, tokens: list[str], vocabulary: dict[str, int], grow: bool = False) -> sparse.csr_matrix:
         """Tokens × n-grams counts: ``grow`` adds new n-grams to ``vocabulary``, else they are skipped."""
-        cut = self.analyzer.grams
+        analyzer = self.analyzer
         if grow:
-            rows = [[vocabulary.setdefault(g, len(vocabulary)) for g in cut(t)] for t in tokens]
+            rows = [[vocabulary.setdefault(g, len(vocabulary)) for g in analyzer.grams(t)] for t in tokens]
         else:
-            get = vocabulary.get
-            rows = [[j for j in map(get, cut(t)) if j is not None] for t in tokens]
+            rows = analyzer.known(tokens, vocabulary)
         indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
         cols = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(indptr[-1]))
         M = sparse.csr_matrix((np.ones(len(cols), dtype=self.dtype), cols, indptr),

@@ -228,9 +228,8 @@ class BatchScorer:
         self.part.extend([self.parts.get(t, -1) for t in tokens])
         self.alpha.extend([t != DOC_BREAK and t[0].isalpha() for t in tokens])
         if self.char_analyzer is not None:
-            # a token's row may name an n-gram twice («аа»): the sparse product adds them up
-            get, grams = self.chars.vocabulary.get, self.char_analyzer.grams
-            rows = [[i for i in map(get, grams(t)) if i is not None] if t != DOC_BREAK else [] for t in tokens]
+            known = self.char_analyzer.known(tokens, self.chars.vocabulary)
+            rows = [[] if t == DOC_BREAK else r for t, r in zip(tokens, known)]
             self.char_indptr.extend(self.char_indices.size + np.cumsum([len(r) for r in rows]))
             self.char_indices.extend(list(chain.from_iterable(rows)))
             self._char_matrix = None

@@ -297,6 +297,19 @@ class CharNgramAnalyzer:
         w = f" {token} "
         return tuple([w[i:i + n] for n in range(lo, hi + 1) for i in range(len(w) - n + 1)])
 
+    def known(self, tokens: Sequence[str], vocabulary: dict[str, int]) -> list[list[int]]:
+        """Per token, the numbers of its n-grams that ``vocabulary`` holds.
+
+        A number repeats when the token holds the same n-gram more than once
+        («аааа» holds «ааа» twice): repeats are counts, and a sparse product
+        adds them up.
+
+        >>> CharNgramAnalyzer((3, 3)).known(["сбой", "ой"], {"бой": 0, "ой ": 1})
+        [[0, 1], [1]]
+        """
+        get, grams = vocabulary.get, self.grams
+        return [[i for i in map(get, grams(t)) if i is not None] for t in tokens]
+
     def __call__(self, tokens: Sequence[str]) -> list[str]:
         cache = self.__dict__.get("_cache")  # the same words recur in every text
         if cache is None:
