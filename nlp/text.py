@@ -311,13 +311,9 @@ class CharNgramAnalyzer:
         return [[i for i in map(get, grams(t)) if i is not None] for t in tokens]
 
     def __call__(self, tokens: Sequence[str]) -> list[str]:
-        cache = self.__dict__.get("_cache")  # the same words recur in every text
-        if cache is None:
-            cache = self.__dict__["_cache"] = lru_cache(maxsize=262_144)(self.grams)
-        return list(chain.from_iterable(map(cache, tokens)))
-
-    def __getstate__(self):
-        return {"ngram_range": self.ngram_range}
+        # what TfidfVectorizer(analyzer=...) calls; training counts per distinct token instead
+        # (nlp.model.CharNgramTfidf), so this path needs no cache
+        return list(chain.from_iterable(map(self.grams, tokens)))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CharNgramAnalyzer) and other.ngram_range == self.ngram_range
