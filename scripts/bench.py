@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Speed, memory and accuracy of the tagger against the tools users would pick instead, in one run.
 
-    python scripts/bench.py                 # full run: 100k texts, CLI on 100k and 1M rows (~15 min)
+    python scripts/bench.py                 # full run: 100k texts, CLI on 100k and 1M rows (~20 min)
     python scripts/bench.py --quick         # smaller, for a smoke test (~2 min)
 
 Every peer is trained on the same corpora/ and timed on the same texts in the
@@ -112,10 +112,39 @@ class FastTextPeer:
         return P
 
 
-def throughput(predict, texts, words, warm_up):
+def throughput(predict, texts, warm_up) -> float:
+    """Texts per second of ``predict`` on ``texts``, after ``warm_up``."""
     predict(warm_up)  # a log's first rows: lazy loading, first cache fills
     _, seconds = timed(predict, texts)
-    return {"texts_per_s": len(texts) / seconds, "tokens_per_s": words / seconds, "seconds": seconds}
+    return len(texts) / seconds
+
+
+def repeated_throughput(configs: dict, repeats: int) -> dict:
+    """Each configuration timed ``repeats`` times, interleaved, and its ratios to the peers.
+
+    This machine's speed drifts by up to a quarter between identical runs, so
+    a ratio is taken within each round (each configuration once, the order
+    rotated) and the median round is reported, with the range over rounds.
+    """
+    names = list(configs)
+    rounds = []
+    for r in range(repeats):
+        order = names[r % len(names):] + names[:r % len(names)]
+        rounds.append({name: throughput(configs[name][0](), *configs[name][1:]) for name in order})
+        print(f"throughput round {r + 1}/{repeats}: " + ", ".join(f"{n} {v:,.0f}" for n, v in rounds[-1].items()),
+              file=sys.stderr)
+    out = {}
+    for name, (_, texts, _) in configs.items():
+        tps = np.array([rnd[name] for rnd in rounds])
+        v = out[name] = {"texts_per_s": float(np.median(tps)),
+                         "tokens_per_s": float(np.median(tps)) * sum(len(t.split()) for t in texts) / len(texts),
+                         "texts_per_s_all": tps.tolist()}
+        for key, peer in (("x_sklearn", "scikit-learn TF-IDF raw words + LR"),
+                          ("x_fasttext", "fastText supervised (1 thread)")):
+            ratios = tps / np.array([rnd[peer] for rnd in rounds]) if peer in configs else None
+            v[key] = None if ratios is None else float(np.median(ratios))
+            v[key + "_range"] = None if ratios is None else (float(ratios.min()), float(ratios.max()))
+    return out
 
 
 def cli_run(args: list[str]) -> tuple[float, float]:
@@ -149,6 +178,7 @@ def main():
     ap.add_argument("--texts", type=int, default=100_000)
     ap.add_argument("--rows", type=int, nargs=2, default=[100_000, 1_000_000], metavar=("SMALL", "LARGE"))
     ap.add_argument("--quick", action="store_true", help="20k texts, CLI on 20k and 100k rows")
+    ap.add_argument("--repeats", type=int, default=3, help="timing rounds per throughput figure (median reported)")
     ap.add_argument("--json", help="also write all figures here")
     args = ap.parse_args()
     if args.quick:
@@ -204,28 +234,28 @@ def main():
         save_model(ours.scorer(), model_path)
         # every configuration starts from a freshly loaded model (empty caches) and the same warm-up
         warm_up = bench_texts(X, 1_000, seed=1)
-        speed = {}
-        tagger = ComplaintTagger.load(model_path)
-        speed["this project: tag_many, 1 core"] = throughput(lambda t: tagger.tag_many(t), texts, words, warm_up)
-        tagger = ComplaintTagger.load(model_path)
-        speed[f"this project: tag_many, {os.cpu_count()} processes"] = throughput(
-            lambda t: tagger.tag_many(t, n_jobs=-1, batch_size=5_000), texts, words, warm_up)
-        speed["scikit-learn TF-IDF raw words + LR"] = throughput(plain.predict_proba, texts, words, warm_up)
-        if "fastText supervised" in peers:
-            speed["fastText supervised (1 thread)"] = throughput(peers["fastText supervised"][0], texts, words,
-                                                                 warm_up)
+        sub = texts[: max(2_000, len(texts) // 10)]
         # the same model through scikit-learn's path, with a preprocessor that caches nothing
         uncached = RussianPreprocessor(chunk_cache_size=0, lemma_cache_size=0)
-        sub = texts[: max(2_000, len(texts) // 10)]
-        speed["naive razdel + pymorphy3, no caches"] = throughput(
-            lambda t: ours.predict_proba_docs(uncached.transform(t)), sub, sum(len(t.split()) for t in sub),
-            warm_up[:100])
-        base = speed["scikit-learn TF-IDF raw words + LR"]["texts_per_s"]
-        ft_speed = speed.get("fastText supervised (1 thread)", {}).get("texts_per_s")
-        for v in speed.values():
-            v["x_sklearn"] = v["texts_per_s"] / base
-            v["x_fasttext"] = v["texts_per_s"] / ft_speed if ft_speed else None
-        results["throughput"] = speed
+
+        def fresh(**kw):
+            """A maker of ``tag_many`` on a newly loaded model: empty caches, as when a new log starts."""
+            def make():
+                tagger = ComplaintTagger.load(model_path)
+                return lambda t: tagger.tag_many(t, **kw)
+            return make
+
+        configs = {  # name: (what makes the predict function, texts, warm-up)
+            "this project: tag_many, 1 core": (fresh(), texts, warm_up),
+            f"this project: tag_many, {os.cpu_count()} processes": (fresh(n_jobs=-1, batch_size=5_000), texts,
+                                                                      warm_up),
+            "scikit-learn TF-IDF raw words + LR": (lambda: plain.predict_proba, texts, warm_up),
+            "naive razdel + pymorphy3, no caches": (
+                lambda: lambda t: ours.predict_proba_docs(uncached.transform(t)), sub, warm_up[:100]),
+        }
+        if "fastText supervised" in peers:
+            configs["fastText supervised (1 thread)"] = (lambda: peers["fastText supervised"][0], texts, warm_up)
+        results["throughput"] = repeated_throughput(configs, args.repeats)
 
         # -- the CLI end to end, and its memory ----------------------------------------------
         cli = {}
@@ -255,11 +285,19 @@ def main():
 
 
 def markdown(r: dict, args) -> str:
-    lines = [f"Machine: {r['machine']}. Texts: {args.texts:,} (same for every row).", "",
+    def ratio(v, key):
+        if v[key] is None:
+            return "—"
+        lo, hi = v[key + "_range"]
+        return f"{v[key]:.2f} ({lo:.2f}–{hi:.2f})"
+
+    lines = [f"Machine: {r['machine']}. Texts: {args.texts:,} (same for every row). Throughput: median of "
+             f"{args.repeats} interleaved rounds, each from a freshly loaded model; ratios taken within a round, "
+             "range over rounds in brackets.", "",
              "| throughput | texts/s | tokens/s | × scikit-learn | × fastText |", "|---|---:|---:|---:|---:|"]
     for name, v in r["throughput"].items():
-        xf = f"{v['x_fasttext']:.2f}" if v["x_fasttext"] else "—"
-        lines.append(f"| {name} | {v['texts_per_s']:,.0f} | {v['tokens_per_s']:,.0f} | {v['x_sklearn']:.2f} | {xf} |")
+        lines.append(f"| {name} | {v['texts_per_s']:,.0f} | {v['tokens_per_s']:,.0f} | {ratio(v, 'x_sklearn')} "
+                     f"| {ratio(v, 'x_fasttext')} |")
     lines += ["", "| `complaints tag` on CSV, 1 core | rows | seconds | rows/s | text MB/s | peak RSS MB |",
               "|---|---:|---:|---:|---:|---:|"]
     for rows, v in r["cli"].items():
