@@ -144,6 +144,16 @@ def test_csv_injection_is_neutralised(cli, tmp_path):
     assert out["Канал"].tolist() == ["'+7", "'@all", "x"]
 
 
+def test_csv_cells_are_neutralised_in_text_and_in_mixed_columns():
+    import numpy as np
+
+    text = pd.Series(["=1+1", "ок", "@all", "\tx"])
+    assert logio._csv_column(text) == ["'=1+1", "ок", "'@all", "'\tx"]
+    mixed = pd.Series(["-5 руб", None, float("nan"), np.int64(7), pd.NA, "ок"], dtype=object)
+    assert logio._csv_column(mixed) == ["'-5 руб", "", "", 7, "", "ок"]
+    assert type(logio._csv_column(mixed)[3]) is int
+
+
 @pytest.mark.parametrize("name", ["Текст", "ТЕКСТ ОБРАЩЕНИЯ", "жалоба", "Комментарий клиента", "Review"])
 def test_text_column_is_found_by_common_names(name):
     assert logio.find_column(["id", name, "Дата"], None) == name
