@@ -5,7 +5,9 @@
     python scripts/bench.py --quick         # smaller, for a smoke test (~2 min)
 
 Every peer is trained on the same corpora/ and timed on the same texts in the
-same process, so the ratios compare like with like. Accuracy is measured on
+same process, so the ratios compare like with like; throughput is timed in
+interleaved rounds (--repeats, default 3) and each ratio taken within a round,
+because the machine's speed drifts during a run. Accuracy is measured on
 ../shared/data/real_dev.jsonl when it exists (complaint rows) and skipped when
 it does not. Needs the `bench` extra: pip install -e ".[bench]".
 """
@@ -124,7 +126,7 @@ def repeated_throughput(configs: dict, repeats: int) -> dict:
 
     This machine's speed drifts by up to a quarter between identical runs, so
     a ratio is taken within each round (each configuration once, the order
-    rotated) and the median round is reported, with the range over rounds.
+    rotated); each figure is the median over rounds, with the range of the ratios.
     """
     names = list(configs)
     rounds = []
@@ -181,6 +183,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="timing rounds per throughput figure (median reported)")
     ap.add_argument("--json", help="also write all figures here")
     args = ap.parse_args()
+    if args.repeats < 1:
+        ap.error("--repeats must be at least 1")
     if args.quick:
         args.texts, args.rows = 20_000, [20_000, 100_000]
 
@@ -292,8 +296,8 @@ def markdown(r: dict, args) -> str:
         return f"{v[key]:.2f} ({lo:.2f}–{hi:.2f})"
 
     lines = [f"Machine: {r['machine']}. Texts: {args.texts:,} (same for every row). Throughput: median of "
-             f"{args.repeats} interleaved rounds, each from a freshly loaded model; ratios taken within a round, "
-             "range over rounds in brackets.", "",
+             f"{args.repeats} interleaved rounds, ours from a freshly loaded model each time; ratios taken "
+             "within a round, range over rounds in brackets.", "",
              "| throughput | texts/s | tokens/s | × scikit-learn | × fastText |", "|---|---:|---:|---:|---:|"]
     for name, v in r["throughput"].items():
         lines.append(f"| {name} | {v['texts_per_s']:,.0f} | {v['tokens_per_s']:,.0f} | {ratio(v, 'x_sklearn')} "
