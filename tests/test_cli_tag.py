@@ -1,6 +1,7 @@
 """`complaints tag`: formats, encodings, nothing lost, safety, errors."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -145,8 +146,6 @@ def test_csv_injection_is_neutralised(cli, tmp_path):
 
 
 def test_csv_cells_are_neutralised_in_text_and_in_mixed_columns():
-    import numpy as np
-
     text = pd.Series(["=1+1", "ок", "@all", "\tx"])
     assert logio._csv_column(text) == ["'=1+1", "ок", "'@all", "'\tx"]
     mixed = pd.Series(["-5 руб", None, float("nan"), np.int64(7), pd.NA, "ок"], dtype=object)
