@@ -436,8 +436,8 @@ def _csv_column(s: pd.Series) -> list:
         return values
     if s.dtype.kind == "f":
         return ["" if v != v else v for v in values] if s.isna().any() else values
-    if all(type(v) is str for v in values):  # text read from a log, and our label columns
-        return ["'" + v if v.startswith(_DANGEROUS) else v for v in values]
+    if all(type(v) is str for v in values):  # text read from a log, and our label columns: nothing missing
+        return list(map(neutralize, values))
     return ["" if (v := _cell(x)) is None else neutralize(v) for x in values]
 
 
