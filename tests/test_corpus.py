@@ -11,6 +11,17 @@ def test_shipped_corpus_passes_the_check():
     assert not df.loc[~df["is_complaint"], "root_causes"].map(len).any()
 
 
+def test_heldout_set_is_valid_distinct_and_not_trained_on():
+    # corpora/heldout/ measures the model; a text shared with the training files,
+    # or a reader that walked into the folder, would make that measure meaningless
+    df, problems = check_corpus(["corpora", "corpora/heldout"])
+    assert problems == [], "\n".join(map(str, problems[:20]))
+    heldout = set(read_labelled(["corpora/heldout"])[0]["id"])
+    trained = set(read_labelled(["corpora"])[0]["id"])
+    assert heldout and not heldout & trained
+    assert len(df) == len(heldout) + len(trained)
+
+
 def _write(path, records):
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
 
