@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
+from .labels import LABELS
 
 
 def _cmd_tag(args) -> int:
@@ -18,7 +19,7 @@ def _cmd_tag(args) -> int:
 
     if args.report and Path(args.report).exists() and not args.force:
         raise _Fail(f"{args.report} already exists; pass --force to overwrite it")
-    tagger = ComplaintTagger.load(args.model)
+    tagger = ComplaintTagger.load(args.model, thresholds=_thresholds(args))
     builder = ReportBuilder(by=args.by, by_month=args.by_month) if args.report else None
     summary = tag_file(tagger, args.input, args.output, text_column=args.text_column, id_column=args.id_column,
                        chunk_size=args.chunk_size, jobs=args.jobs, force=args.force, encoding=args.encoding,
@@ -26,6 +27,8 @@ def _cmd_tag(args) -> int:
     if builder is not None:
         builder.write(args.report, title=f"Complaint root causes — {Path(args.input).name}")
     print(summary.line(), file=sys.stderr)
+    if args.threshold:
+        print("thresholds: " + ", ".join(f"{k} {v:.2f}" for k, v in zip(LABELS, tagger.thresholds)), file=sys.stderr)
     print(f"wrote {summary.output}" + (f" and {args.report}" if args.report else ""), file=sys.stderr)
     return 0
 
@@ -72,12 +75,12 @@ def _cmd_evaluate(args) -> int:
     from .tagger import ComplaintTagger
     from .train import evaluate_model
 
-    tagger = ComplaintTagger.load(args.model)
+    tagger = ComplaintTagger.load(args.model, thresholds=_thresholds(args))
     df, problems = read_labelled(args.labelled)
     _print_problems(problems)
     if not len(df):
         raise _Fail("no valid labelled record to evaluate on")
-    metrics = evaluate_model(tagger.model, df)
+    metrics = evaluate_model(tagger.model, df, thresholds=tagger.thresholds if args.threshold else None)
     print(json.dumps(metrics, ensure_ascii=False, indent=2) if args.json else format_report(metrics))
     return 0
 
@@ -85,7 +88,7 @@ def _cmd_evaluate(args) -> int:
 def _cmd_explain(args) -> int:
     from .tagger import ComplaintTagger
 
-    tagger = ComplaintTagger.load(args.model)
+    tagger = ComplaintTagger.load(args.model, thresholds=_thresholds(args))
     for label, e in tagger.explain(args.text, top=args.top).items():
         mark = "YES" if e["decision"] else "no "
         feats = ", ".join(f"{f} {w:+.2f}" for f, w in e["features"])
@@ -108,6 +111,22 @@ def _cmd_corpus(args) -> int:
 
 class _Fail(Exception):
     pass
+
+
+def _thresholds(args) -> dict[str, str]:
+    """``--threshold recovery=0.5`` options as a mapping (the tagger checks names and values)."""
+    out = {}
+    for spec in args.threshold:
+        label, sep, value = spec.partition("=")
+        if not sep:
+            raise _Fail(f"--threshold takes LABEL=PROBABILITY, e.g. recovery=0.5; got {spec!r}")
+        out[label.strip()] = value.strip()
+    return out
+
+
+def _threshold_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threshold", action="append", default=[], metavar="LABEL=P",
+                   help="replace the model's cut-off for one label, e.g. recovery=0.5 (repeatable)")
 
 
 def _interrupt(signum, frame):
@@ -134,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--report", help="also write the HTML report here")
     t.add_argument("--by", help="report: group by this column")
     t.add_argument("--by-month", metavar="DATE_COLUMN", help="report: group by month of this date column")
+    _threshold_option(t)
     t.set_defaults(func=_cmd_tag)
 
     r = sub.add_parser("report", help="HTML Pareto report of a tagged file")
@@ -158,12 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("labelled", nargs="+")
     ev.add_argument("--model")
     ev.add_argument("--json", action="store_true", help="print JSON")
+    _threshold_option(ev)
     ev.set_defaults(func=_cmd_evaluate)
 
     ex = sub.add_parser("explain", help="why the model tags a text as it does")
     ex.add_argument("text")
     ex.add_argument("--model")
     ex.add_argument("--top", type=int, default=6)
+    _threshold_option(ex)
     ex.set_defaults(func=_cmd_explain)
 
     c = sub.add_parser("corpus", help="check a labelled corpus or print its statistics")

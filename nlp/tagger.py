@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from .model import ComplaintClassifier
 
-from .labels import ATTEMPTED, CAUSES, NOT_ATTEMPTED, OTHER
+from .labels import ATTEMPTED, CAUSES, LABELS, NOT_ATTEMPTED, OTHER
 from .persist import DEFAULT_MODEL, ModelError, load_model
 from .scoring import BatchScorer
 
@@ -67,6 +67,26 @@ def text_status(text: object, max_chars: int = MAX_CHARS) -> tuple[str, str]:
     return OK, s
 
 
+def override_thresholds(base: Sequence[float], overrides: Mapping[str, float] | None) -> np.ndarray:
+    """A copy of the model's thresholds (order of ``LABELS``) with some replaced by label name.
+
+    >>> override_thresholds([0.5, 0.4, 0.3, 0.4, 0.7], {"recovery": 0.5}).tolist()
+    [0.5, 0.4, 0.3, 0.4, 0.5]
+    """
+    out = np.array(base, dtype=float)
+    for name, value in (overrides or {}).items():
+        if name not in LABELS:
+            raise ValueError(f"unknown label {name!r} for a threshold; use one of {', '.join(LABELS)}")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"the threshold for {name} must be a probability, e.g. 0.5; got {value!r}") from None
+        if not 0 < value <= 1:
+            raise ValueError(f"the threshold for {name} must be above 0 and at most 1; got {value}")
+        out[LABELS.index(name)] = value
+    return out
+
+
 class ComplaintTagger:
     """Tags Russian complaints with root causes and recovery.
 
@@ -76,29 +96,38 @@ class ComplaintTagger:
     ['phone_menu_delay']
     >>> tagger.tag("").status
     'empty_text'
+
+    ``thresholds`` replaces some of the model's cross-validated cut-offs, by
+    label name, for a different trade-off: ``{"recovery": 0.5}`` finds more
+    attempts at some cost in precision (``models/MODEL_CARD.md`` has the
+    figures at several cut-offs).
     """
 
     def __init__(self, model: "BatchScorer | ComplaintClassifier", card: dict | None = None,
-                 max_chars: int = MAX_CHARS):
+                 max_chars: int = MAX_CHARS, thresholds: Mapping[str, float] | None = None):
         # a freshly trained classifier is tagged through its tagging form, as a loaded file is
         self.model: BatchScorer = model if isinstance(model, BatchScorer) else model.scorer()
         self.card = card or {}
         self.max_chars = max_chars
-        self.thresholds = self.model.thresholds
+        self.thresholds = override_thresholds(self.model.thresholds, thresholds)
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "ComplaintTagger":
+    def load(cls, path: str | Path | None = None, thresholds: Mapping[str, float] | None = None) -> "ComplaintTagger":
         """Load a model file with its card; no path means the shipped default.
 
+        >>> float(ComplaintTagger.load(thresholds={"recovery": 0.5}).thresholds[-1])
+        0.5
+
         Raises :class:`nlp.persist.ModelError` with what to do next when the
-        file is missing or does not match its card.
+        file is missing or does not match its card, and ``ValueError`` for an
+        unknown label or a cut-off outside (0, 1] in ``thresholds``.
         """
         path = Path(path or os.environ.get("COMPLAINTS_MODEL") or DEFAULT_MODEL)
         model, card = load_model(path)
         if not isinstance(model, BatchScorer):
             raise ModelError(f"{path} holds a {type(model).__name__}, not a complaint model; "
                              "retrain it with `complaints train` or scripts/retrain.py")
-        return cls(model, card)
+        return cls(model, card, thresholds=thresholds)
 
     # -- the fast path: arrays in, arrays out ------------------------------------------------
     def score(self, texts: Sequence[object]) -> tuple[np.ndarray, list[str]]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,10 +19,20 @@ def complaint_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["is_complaint"].astype(bool)].reset_index(drop=True)
 
 
-def evaluate_model(model, df: pd.DataFrame) -> dict:
-    """:func:`nlp.evaluate.score` of ``model`` (anything with ``predict(texts)``) on the complaint rows of ``df``."""
+def evaluate_model(model, df: pd.DataFrame, thresholds: Sequence[float] | None = None) -> dict:
+    """:func:`nlp.evaluate.score` of ``model`` on the complaint rows of ``df``.
+
+    ``model`` has ``predict(texts)``, or ``predict_proba(texts)`` when
+    ``thresholds`` (one per label) replace its own.
+    """
     rows = complaint_rows(df)
-    pred = model.predict(rows["text"].tolist()) if len(rows) else np.zeros((0, 5))
+    texts = rows["text"].tolist()
+    if not len(rows):
+        pred = np.zeros((0, 5))
+    elif thresholds is not None:
+        pred = (model.predict_proba(texts) >= np.asarray(thresholds)).astype(np.int8)
+    else:
+        pred = model.predict(texts)
     y = label_matrix(rows)
     metrics = score(y, pred)
     if len(rows):

@@ -262,3 +262,29 @@ def test_jobs_give_the_same_output(cli, tmp_path):
     assert cli("tag", src, "-o", tmp_path / "a.csv", "--chunk-size", "50")[0] == 0
     assert cli("tag", src, "-o", tmp_path / "b.csv", "--chunk-size", "50", "--jobs", "2")[0] == 0
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_evaluate_and_tag_take_a_threshold(cli, tmp_path):
+    recs = [{"id": str(i), "text": t, "is_complaint": True, "root_causes": [], "recovery": "attempted"}
+            for i, t in enumerate(["Карту по моей просьбе заблокировали, но жулики уже всё сняли",
+                                   "Из 5000 вернули только 99 рублей, остальное ждём месяц",
+                                   "Техотдел перезвонил на пятый день и ничего не сделал"])]
+    labelled = tmp_path / "l.jsonl"
+    labelled.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs), encoding="utf-8")
+    code, out, _ = cli("evaluate", labelled, "--json")
+    code_low, out_low, _ = cli("evaluate", labelled, "--json", "--threshold", "recovery=0.01")
+    assert code == code_low == 0
+    assert json.loads(out_low)["recovery"]["recall"] == 1.0 > json.loads(out)["recovery"]["recall"]
+
+    src = write_csv(tmp_path / "log.csv")
+    code, _, err = cli("tag", src, "-o", tmp_path / "out.csv", "--threshold", "recovery=0.01")
+    assert code == 0 and "recovery 0.01" in err
+    out = read_out_csv(tmp_path / "out.csv")
+    ok = out["tag_status"] == "ok"
+    attempted = out.loc[ok, "recovery"] == "attempted"
+    assert attempted.sum() >= 2  # none of these would be at the model's own cut-off
+    assert (attempted == (out.loc[ok, "p_recovery"].astype(float) >= 0.01)).all()
+
+    code, _, err = cli("tag", src, "-o", tmp_path / "out2.csv", "--threshold", "recovery")
+    assert code == 2 and err.count("\n") == 1 and "LABEL=PROBABILITY" in err
+    assert not (tmp_path / "out2.csv").exists()

@@ -71,3 +71,33 @@ def test_explain_shows_the_features_that_pushed(shipped):
     names = [f for f, _ in e["missing_rep"]["features"]]
     assert any("не_перезвонить+past" in n for n in names)
     assert shipped.explain("")["recovery"]["status"] == "empty_text"
+
+
+def test_thresholds_are_replaced_by_label_and_the_model_keeps_its_own(shipped):
+    from nlp import ComplaintTagger
+
+    text = "Карту по моей просьбе заблокировали, а деньги так и не вернули"
+    p = shipped.tag(text).probabilities["recovery"]
+    low = ComplaintTagger.load(thresholds={"recovery": p / 2, "faulty_device": 1.0})
+    high = ComplaintTagger.load(thresholds={"recovery": (p + 1) / 2})
+    assert low.tag(text).recovery == "attempted" and high.tag(text).recovery == "not_attempted"
+    assert "faulty_device" in shipped.tag("Банкомат съел карту").root_causes
+    assert "faulty_device" not in low.tag("Банкомат съел карту").root_causes
+    assert low.explain(text)["recovery"]["decision"] is True
+    # the model file's cut-offs are untouched: a tagger holds its own copy
+    card = list(low.card["thresholds"].values())
+    assert low.model.thresholds.tolist() == card == shipped.thresholds.tolist()
+    assert low.thresholds[-1] == p / 2
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"recovry": 0.5}, "unknown label 'recovry'"),
+    ({"recovery": 0}, "above 0 and at most 1"),
+    ({"recovery": 1.5}, "above 0 and at most 1"),
+    ({"missing_rep": "half"}, "must be a probability"),
+])
+def test_bad_thresholds_say_what_is_allowed(overrides, message):
+    from nlp import ComplaintTagger
+
+    with pytest.raises(ValueError, match=message):
+        ComplaintTagger.load(thresholds=overrides)
