@@ -271,10 +271,11 @@ def test_evaluate_and_tag_take_a_threshold(cli, tmp_path):
                                    "Техотдел перезвонил на пятый день и ничего не сделал"])]
     labelled = tmp_path / "l.jsonl"
     labelled.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs), encoding="utf-8")
-    code, out, _ = cli("evaluate", labelled, "--json")
     code_low, out_low, _ = cli("evaluate", labelled, "--json", "--threshold", "recovery=0.01")
-    assert code == code_low == 0
-    assert json.loads(out_low)["recovery"]["recall"] == 1.0 > json.loads(out)["recovery"]["recall"]
+    code_high, out_high, _ = cli("evaluate", labelled, "--json", "--threshold", "recovery=1")
+    assert code_low == code_high == 0
+    assert json.loads(out_low)["recovery"]["recall"] == 1.0
+    assert json.loads(out_high)["recovery"]["recall"] == 0.0
 
     src = write_csv(tmp_path / "log.csv")
     code, _, err = cli("tag", src, "-o", tmp_path / "out.csv", "--threshold", "recovery=0.01")
