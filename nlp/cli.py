@@ -80,7 +80,7 @@ def _cmd_evaluate(args) -> int:
     _print_problems(problems)
     if not len(df):
         raise _Fail("no valid labelled record to evaluate on")
-    metrics = evaluate_model(tagger.model, df, thresholds=tagger.thresholds if args.threshold else None)
+    metrics = evaluate_model(tagger.model, df, thresholds=tagger.thresholds)  # the tagger owns the cut-offs
     print(json.dumps(metrics, ensure_ascii=False, indent=2) if args.json else format_report(metrics))
     return 0
 
