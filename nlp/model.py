@@ -358,7 +358,7 @@ class ComplaintClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, preprocessor: RussianPreprocessor | None = None, ngram_range: tuple[int, int] = (1, 2),
                  min_df: int = 2, max_df: float = 0.5, char_ngrams: tuple[int, int] | None = (2, 5),
                  recovery_window: int | None = 30, C: float = 8.0, class_weight: str | None = "balanced",
-                 nb_weight: float = 0.6, recovery_nb_weight: float = 0.0, cv: int = 5, n_jobs: int | None = None,
+                 nb_weight: float = 0.6, recovery_nb_weight: float = 0.6, cv: int = 5, n_jobs: int | None = None,
                  random_state: int = 0):
         self.preprocessor = preprocessor
         self.ngram_range = ngram_range
